@@ -7,7 +7,7 @@ the static SVG embedded in the PDF, so both show the same picture.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 import altair as alt
 import polars as pl
@@ -24,8 +24,14 @@ def vegalite_version() -> str:
     return f"{major}.{minor}"
 
 
-def ltv_history_chart(ltv: pl.DataFrame, *, width: int = 640, height: int = 260) -> alt.LayerChart:
-    """LTV over time with a labelled horizontal rule at the (latest) margin-call LTV."""
+def ltv_history_chart(
+    ltv: pl.DataFrame, *, width: int | Literal["container"] = 640, height: int = 260
+) -> alt.LayerChart:
+    """LTV over time with a labelled horizontal rule at the (latest) margin-call LTV.
+
+    `width="container"` makes the browser chart fill its box; static renders
+    (SVG for the PDF and the no-script fallback) need a fixed pixel width.
+    """
     if ltv.is_empty():
         raise ValueError("cannot chart an empty LTV history")
     history = ltv.select("date", "ltv", "margin_call_ltv").drop_nulls(["date", "ltv"]).sort("date")
@@ -52,7 +58,7 @@ def ltv_history_chart(ltv: pl.DataFrame, *, width: int = 640, height: int = 260)
         alt.Chart()
         .mark_text(color=MARGIN_CALL_COLOR, align="right", baseline="top", dx=-4, dy=4, fontWeight="bold")
         .encode(
-            x=alt.value(width),
+            x=alt.value("width"),  # right edge of the plot, whatever its width
             y=alt.datum(margin_call_ltv, type="quantitative"),
             text=alt.datum(f"Margin call {margin_call_ltv:.0%}"),
         )

@@ -106,7 +106,7 @@ def test_spec_json_cannot_close_its_script_tag(ltv_frame: pl.DataFrame, template
     spec_block = html.split('id="ltv-chart-spec">', 1)[1].split("</script>", 1)[0]
 
     assert "<" not in spec_block
-    assert json.loads(spec_block) == json.loads(chart_spec_json(ltv_history_chart(ltv_frame)))
+    assert json.loads(spec_block) == json.loads(chart_spec_json(ltv_history_chart(ltv_frame, width="container")))
 
 
 def test_republish_replaces_page_and_keeps_identical_bundle(
