@@ -6,8 +6,6 @@ vl-convert: it stays vector (sharp when zoomed, axis labels remain text).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import polars as pl
@@ -16,7 +14,7 @@ from markupsafe import Markup
 
 from pipeline.publish.charts import chart_svg, ltv_history_chart
 from pipeline.publish.context import OverviewContext
-from pipeline.publish.site import template_environment
+from pipeline.publish.site import atomic_write_bytes, template_environment
 
 
 def render_report_html(context: OverviewContext, ltv: pl.DataFrame, templates_dir: Path) -> str:
@@ -29,14 +27,7 @@ def render_report_html(context: OverviewContext, ltv: pl.DataFrame, templates_di
 def render_report_pdf(context: OverviewContext, ltv: pl.DataFrame, out_path: Path, templates_dir: Path) -> Path:
     """Write the one-page PDF report to `out_path` atomically and return it."""
     html = render_report_html(context, ltv, templates_dir)
-    document = weasyprint.HTML(string=html, base_url=str(templates_dir)).render()
+    pdf_bytes = weasyprint.HTML(string=html, base_url=str(templates_dir)).write_pdf()
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        document.write_pdf(temp_name)
-        os.replace(temp_name, out_path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(out_path, pdf_bytes)
     return out_path

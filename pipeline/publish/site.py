@@ -73,7 +73,7 @@ def vega_bundle(cache_dir: Path = DEFAULT_BUNDLE_CACHE_DIR) -> Path:
         return cached
     javascript = vlc.javascript_bundle(vl_version=vl_version)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(cached, javascript)
+    atomic_write_bytes(cached, javascript.encode("utf-8"))
     return cached
 
 
@@ -129,12 +129,13 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and rename over `path`."""
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write via a temporary file in the same directory and rename over `path`,
+    so readers see either the old file or the complete new one."""
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as temp_file:
-            temp_file.write(text)
+        with os.fdopen(handle, "wb") as temp_file:
+            temp_file.write(data)
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

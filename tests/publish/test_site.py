@@ -13,7 +13,7 @@ import pytest
 
 from pipeline.publish.charts import chart_spec_json, ltv_history_chart
 from pipeline.publish.context import OverviewContext, build_overview_context
-from pipeline.publish.site import format_pct, format_usd, publish_site, render_overview_html
+from pipeline.publish.site import format_pct, format_usd, publish_site, render_overview_html, vega_bundle
 
 from .conftest import DATA_STATUS, GENERATED_AT
 
@@ -166,3 +166,12 @@ def test_number_filters() -> None:
     assert format_pct(0.6134) == "61.3%"
     assert format_usd(333.3333, 2) == "$333.33"
     assert format_usd(-1234.5) == "-$1,234"
+
+
+def test_bundle_cache_is_reused_not_rebuilt(bundle_cache_dir: Path) -> None:
+    cached = vega_bundle(bundle_cache_dir)
+    built_at = cached.stat().st_mtime_ns
+
+    assert vega_bundle(bundle_cache_dir) == cached
+    assert cached.stat().st_mtime_ns == built_at
+    assert [path.name for path in bundle_cache_dir.iterdir()] == [cached.name]
