@@ -1,0 +1,1 @@
+"""The Dagster layer: thin assets over `pipeline/`, plus resources, checks and schedules."""

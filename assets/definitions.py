@@ -1,0 +1,18 @@
+"""The Dagster code location: assembles assets, checks, jobs, schedules and resources."""
+
+
+import dagster as dg
+
+from assets import analytics, ingest, publish
+from assets.checks import raw_checks
+from assets.resources import default_resources
+from assets.schedules import daily_refresh_job, daily_refresh_schedule, warehouse_safe_executor
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([ingest, analytics, publish]),
+    asset_checks=raw_checks,
+    jobs=[daily_refresh_job],
+    schedules=[daily_refresh_schedule],
+    resources=default_resources(),
+    executor=warehouse_safe_executor,
+)

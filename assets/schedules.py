@@ -1,0 +1,30 @@
+"""The daily job and its schedule: refresh everything after the US close."""
+
+
+import dagster as dg
+
+from assets.resources import WAREHOUSE_TAG
+
+# Steps that touch the DuckDB file run one at a time (one writer per file); the rest of a
+# step's work, and later partitioned assets, still fan out across processes.
+warehouse_safe_executor = dg.multiprocess_executor.configured(
+    {"tag_concurrency_limits": [{"key": key, "value": value, "limit": 1}
+                                for key, value in WAREHOUSE_TAG.items()]}
+)
+
+daily_refresh_job = dg.define_asset_job(
+    name="daily_refresh",
+    selection=dg.AssetSelection.all(),
+    description="Ingest market data, recompute analytics, publish the site and the PDF report.",
+    executor_def=warehouse_safe_executor,
+    tags=WAREHOUSE_TAG,
+)
+
+# 18:30 New York time, Monday to Friday: after the 16:00 close and Yahoo's end-of-day update.
+daily_refresh_schedule = dg.ScheduleDefinition(
+    name="daily_refresh_after_us_close",
+    job=daily_refresh_job,
+    cron_schedule="30 18 * * 1-5",
+    execution_timezone="America/New_York",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

@@ -1,0 +1,1 @@
+"""Market data sources: embedded history, live yfinance, the exchange calendar and data checks."""

@@ -1,0 +1,34 @@
+"""Project locations and their environment overrides, in one place."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+EMBEDDED_DATA_DIR = PROJECT_ROOT / "data" / "embedded"
+TEMPLATES_DIR = PROJECT_ROOT / "site_templates"
+
+
+def _env_path(variable: str, default: Path) -> Path:
+    return Path(os.environ.get(variable) or default).expanduser()
+
+
+def site_dir() -> Path:
+    """Static site output: `VAULT_SITE_DIR`, default `build/site`."""
+    return _env_path("VAULT_SITE_DIR", PROJECT_ROOT / "build" / "site")
+
+
+def reports_dir() -> Path:
+    """PDF reports output: `VAULT_REPORTS_DIR`, default `build/reports`."""
+    return _env_path("VAULT_REPORTS_DIR", PROJECT_ROOT / "build" / "reports")
+
+
+def portfolio_path() -> Path:
+    """Portfolio configuration: `VAULT_PORTFOLIO`, default `portfolio.toml` at the root."""
+    return _env_path("VAULT_PORTFOLIO", PROJECT_ROOT / "portfolio.toml")
+
+
+def live_mode() -> bool:
+    """`VAULT_LIVE=1` asks yfinance for new data; anything else uses the embedded data."""
+    return os.environ.get("VAULT_LIVE", "0").strip().lower() in {"1", "true", "yes", "on"}

@@ -1,0 +1,1 @@
+"""The Lombard position: collateral, loan, LTV and (later) held hedges."""

@@ -1,0 +1,182 @@
+"""DuckDB warehouse: connection, idempotent schema, and atomic table writes.
+
+Every write goes through one transaction (delete the slice being replaced, insert the new rows,
+commit), so a failed step leaves the previous good data in place and a re-run never duplicates
+rows. Files are written in a 1.x storage format so the DuckDB CLI from PyPI can open them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from pipeline.paths import PROJECT_ROOT
+
+SCHEMA_DIR = PROJECT_ROOT / "warehouse"
+DEFAULT_WAREHOUSE = SCHEMA_DIR / "vault.duckdb"
+# duckdb-cli 1.5.x cannot read the 2.x default storage format; 1.4 files open in every 1.4+ client.
+STORAGE_COMPATIBILITY_VERSION = "v1.4.0"
+# Derived tables may be dropped and rebuilt when their declared columns change; raw ones never are.
+REBUILDABLE_SCHEMAS = frozenset({"analytics"})
+
+_QUALIFIED_NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
+
+
+class SchemaMismatchError(RuntimeError):
+    """A stored raw table no longer matches warehouse/schema.sql and cannot be rebuilt safely."""
+
+
+def warehouse_path() -> Path:
+    """The DuckDB file: `VAULT_WAREHOUSE` if set, else `warehouse/vault.duckdb`."""
+    return Path(os.environ.get("VAULT_WAREHOUSE") or DEFAULT_WAREHOUSE).expanduser()
+
+
+def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file (created if missing unless read-only)."""
+    path = Path(path)
+    if read_only:
+        return duckdb.connect(str(path), read_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(
+        str(path), config={"storage_compatibility_version": STORAGE_COMPATIBILITY_VERSION}
+    )
+
+
+@contextmanager
+def open_warehouse(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Connection context manager; applies the schema first when writable."""
+    conn = connect(path, read_only=read_only)
+    try:
+        if not read_only:
+            apply_schema(conn)
+        yield conn
+    finally:
+        conn.close()
+
+
+def _declared_columns(sql: str) -> dict[str, list[tuple[str, str]]]:
+    """Table -> [(column, type)] as declared by the schema SQL, learnt from a scratch database."""
+    scratch = duckdb.connect(":memory:")
+    try:
+        scratch.execute(sql)
+        return _table_columns(scratch)
+    finally:
+        scratch.close()
+
+
+def _table_columns(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    rows = conn.execute(
+        """
+        SELECT table_schema || '.' || table_name, column_name, data_type
+        FROM information_schema.columns
+        WHERE table_schema IN ('raw', 'analytics')
+          AND table_name IN (SELECT table_name FROM information_schema.tables
+                             WHERE table_type = 'BASE TABLE')
+        ORDER BY table_schema, table_name, ordinal_position
+        """
+    ).fetchall()
+    columns: dict[str, list[tuple[str, str]]] = {}
+    for table, column, data_type in rows:
+        columns.setdefault(table, []).append((column, data_type))
+    return columns
+
+
+def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create schemas, tables and views from warehouse/*.sql; safe to run on every connection.
+
+    A derived (analytics) table whose stored columns differ from the declaration is rebuilt empty;
+    a raw table that differs raises, because raw history cannot be re-derived.
+    """
+    schema_sql = (SCHEMA_DIR / "schema.sql").read_text()
+    declared = _declared_columns(schema_sql)
+    stored = _table_columns(conn)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        for table, columns in declared.items():
+            if table not in stored or stored[table] == columns:
+                continue
+            if table.split(".")[0] not in REBUILDABLE_SCHEMAS:
+                raise SchemaMismatchError(
+                    f"table {table} has columns {stored[table]} but warehouse/schema.sql declares "
+                    f"{columns}; migrate it by hand (raw history is never dropped automatically)"
+                )
+            conn.execute(f"DROP TABLE {table} CASCADE")
+        conn.execute(schema_sql)
+        conn.execute((SCHEMA_DIR / "views.sql").read_text())
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _check_table_name(table: str) -> str:
+    if not _QUALIFIED_NAME.match(table):
+        raise ValueError(f"table must be a lower-case 'schema.name', got {table!r}")
+    return table
+
+
+def replace_rows(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    frame: pl.DataFrame,
+    where: Mapping[str, object] | None = None,
+) -> int:
+    """Atomically replace a table's rows (or the slice matching `where`) with `frame`.
+
+    `where` maps column -> value (e.g. {"symbol": "GLD"}), so one symbol or one day can be
+    rewritten without touching the rest. Either the whole replacement lands or nothing does.
+    Returns the number of rows written.
+    """
+    table = _check_table_name(table)
+    where = dict(where or {})
+    clause = " AND ".join(f'"{column}" = ?' for column in where) or "TRUE"
+    staging = frame.to_arrow()
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f"DELETE FROM {table} WHERE {clause}", list(where.values()))
+        conn.register("_vault_staging", staging)
+        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _vault_staging")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.unregister("_vault_staging")
+    return frame.height
+
+
+def read_table(conn: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None) -> pl.DataFrame:
+    """A whole table as a Polars frame (duckdb 2.x: via a relation, not the connection)."""
+    table = _check_table_name(table)
+    order = f" ORDER BY {order_by}" if order_by else ""
+    return conn.sql(f"SELECT * FROM {table}{order}").pl()
+
+
+def log_ingest(conn: duckdb.DuckDBPyConnection, table: str, status: str, reason: str,
+               frame: pl.DataFrame) -> None:
+    """Append one `raw.ingest_log` row saying where `table`'s data came from in this run."""
+    conn.execute(
+        "INSERT INTO raw.ingest_log VALUES (?, now(), ?, ?, ?, ?, ?)",
+        [table, status, reason, frame.height, frame["date"].min(), frame["date"].max()],
+    )
+
+
+def latest_ingest_status(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Raw table -> "status: reason" of its latest ingest (empty before the first run)."""
+    rows = conn.execute(
+        "SELECT table_name, status, reason FROM raw.ingest_status ORDER BY table_name"
+    ).fetchall()
+    return {table: f"{status}: {reason}" for table, status, reason in rows}
+
+
+def read_prices(conn: duckdb.DuckDBPyConnection, symbol: str) -> pl.DataFrame:
+    """`raw.prices_daily` rows of one symbol, oldest first."""
+    return conn.sql(
+        "SELECT * FROM raw.prices_daily WHERE symbol = ? ORDER BY date", params=[symbol]
+    ).pl()
