@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 import polars as pl
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
 from pipeline.alerts.rules import LEVELS, headline
 from pipeline.alerts.state import UTC_TIME, to_utc, conform_alert_log
@@ -62,6 +62,12 @@ class SmtpSettings(BaseModel):
     password: SecretStr | None = None
     sender: str
     ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _user_and_password_together(self) -> SmtpSettings:
+        if bool(self.user) != (self.password is not None):
+            raise ValueError("user and password must be set together (login needs both)")
+        return self
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> SmtpSettings | None:
@@ -130,10 +136,11 @@ def send_via_smtp(message: EmailMessage, settings: SmtpSettings, timeout: float)
     try:
         if settings.tls == "starttls":
             client.starttls(context=context)
-        if settings.user:
-            assert settings.password is not None  # from_env guarantees the pair
+        if settings.user and settings.password is not None:
             client.login(settings.user, settings.password.get_secret_value())
-        client.send_message(message)
+        refused = client.send_message(message)
+        if refused:
+            logger.warning("alert email refused for %s; delivered to the other recipients", sorted(refused))
         try:
             client.quit()
         except (smtplib.SMTPException, OSError):
@@ -276,6 +283,7 @@ def _body(rows: list[dict], attachment: Path | None) -> str:
         lines.append(f"  first seen {row['first_seen'].isoformat()}")
         if row["event"] == "leave":
             lines.append(f"  cleared at {row['last_seen'].isoformat()}")
+        lines.append(f"  alert id {row['alert_id']}")
         lines.append("")
     if attachment is not None:
         lines.append(f"Attached: latest report {attachment.name}")

@@ -28,12 +28,14 @@ class CollectingHandler:
     reject_with: str | None = None
     messages: list[EmailMessage] = field(default_factory=list)
     envelopes_to: list[list[str]] = field(default_factory=list)
+    authenticated: list[bool] = field(default_factory=list)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         if self.reject_with is not None:
             return self.reject_with
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         self.envelopes_to.append(list(envelope.rcpt_tos))
+        self.authenticated.append(bool(session.authenticated))
         return "250 Message accepted for delivery"
 
 
@@ -52,11 +54,11 @@ class RunningSmtp:
 
 @pytest.fixture
 def smtp_server_factory() -> Iterator[Callable[..., RunningSmtp]]:
-    """Start aiosmtpd controllers on demand (extra kwargs go to Controller); all stop at teardown."""
+    """Start aiosmtpd servers on demand: start(reject_with=None, **Controller kwargs); all stop at teardown."""
     started: list[RunningSmtp] = []
 
-    def start(handler: CollectingHandler | None = None, **controller_kwargs: Any) -> RunningSmtp:
-        handler = handler or CollectingHandler()
+    def start(reject_with: str | None = None, **controller_kwargs: Any) -> RunningSmtp:
+        handler = CollectingHandler(reject_with=reject_with)
         port = free_port()
         controller = Controller(handler, hostname="127.0.0.1", port=port, **controller_kwargs)
         controller.start()
