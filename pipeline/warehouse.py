@@ -29,7 +29,7 @@ _QUALIFIED_NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 
 class SchemaMismatchError(RuntimeError):
-    """A stored raw table no longer matches warehouse/schema.sql and cannot be rebuilt safely."""
+    """A stored raw table no longer matches warehouse/schema/ and cannot be rebuilt safely."""
 
 
 def warehouse_path() -> Path:
@@ -60,6 +60,11 @@ def open_warehouse(path: Path | str, read_only: bool = False) -> Iterator[duckdb
         conn.close()
 
 
+def _sql_files(folder: str) -> str:
+    """All warehouse/<folder>/*.sql in file-name order, one script (one file per concept)."""
+    return "\n".join(path.read_text() for path in sorted((SCHEMA_DIR / folder).glob("*.sql")))
+
+
 def _declared_columns(sql: str) -> dict[str, list[tuple[str, str]]]:
     """Table -> [(column, type)] as declared by the schema SQL, learnt from a scratch database."""
     scratch = duckdb.connect(":memory:")
@@ -88,12 +93,12 @@ def _table_columns(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str,
 
 
 def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create schemas, tables and views from warehouse/*.sql; safe to run on every connection.
+    """Create schemas, tables and views from warehouse/{schema,views}/*.sql; idempotent.
 
     A derived (analytics) table whose stored columns differ from the declaration is rebuilt empty;
     a raw table that differs raises, because raw history cannot be re-derived.
     """
-    schema_sql = (SCHEMA_DIR / "schema.sql").read_text()
+    schema_sql = _sql_files("schema")
     declared = _declared_columns(schema_sql)
     stored = _table_columns(conn)
     conn.execute("BEGIN TRANSACTION")
@@ -103,12 +108,12 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
                 continue
             if table.split(".")[0] not in REBUILDABLE_SCHEMAS:
                 raise SchemaMismatchError(
-                    f"table {table} has columns {stored[table]} but warehouse/schema.sql declares "
+                    f"table {table} has columns {stored[table]} but warehouse/schema/ declares "
                     f"{columns}; migrate it by hand (raw history is never dropped automatically)"
                 )
             conn.execute(f"DROP TABLE {table} CASCADE")
         conn.execute(schema_sql)
-        conn.execute((SCHEMA_DIR / "views.sql").read_text())
+        conn.execute(_sql_files("views"))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

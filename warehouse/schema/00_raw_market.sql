@@ -1,6 +1,5 @@
--- Vault Dashboard warehouse schema. Applied idempotently on every run (pipeline/warehouse.py).
--- Data flows one way: raw (as fetched, with provenance) -> analytics (derived) -> publish.
--- Column meanings and units are documented in warehouse/README.md.
+-- Raw market tables: rows as fetched, each with its provenance (source, fetched_at).
+-- Applied idempotently on every connection, in file-name order (pipeline/warehouse.py).
 
 CREATE SCHEMA IF NOT EXISTS raw;
 CREATE SCHEMA IF NOT EXISTS analytics;
@@ -33,18 +32,6 @@ CREATE TABLE IF NOT EXISTS raw.rates_daily (
     source            VARCHAR NOT NULL,
     fetched_at        TIMESTAMPTZ NOT NULL,
     PRIMARY KEY (date, tenor)
-);
-
-CREATE TABLE IF NOT EXISTS analytics.ltv_daily (
-    date                    DATE    NOT NULL PRIMARY KEY,
-    gld_close               DOUBLE  NOT NULL,
-    shares                  DOUBLE  NOT NULL,
-    collateral_value        DOUBLE  NOT NULL,
-    loan                    DOUBLE  NOT NULL,
-    ltv                     DOUBLE  NOT NULL,
-    margin_call_ltv         DOUBLE  NOT NULL,
-    margin_call_price       DOUBLE  NOT NULL,
-    distance_to_margin_call DOUBLE  NOT NULL
 );
 
 -- One row per ingest step run: where the table's data came from this time, and why.

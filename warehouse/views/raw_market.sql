@@ -1,8 +1,4 @@
--- Convenience views over the warehouse. Recreated on every run; safe to query read-only.
-
-CREATE OR REPLACE VIEW analytics.ltv_latest AS
-SELECT * FROM analytics.ltv_daily
-WHERE date = (SELECT max(date) FROM analytics.ltv_daily);
+-- Convenience views over the raw market tables; recreated on every run.
 
 CREATE OR REPLACE VIEW raw.gld_daily AS
 SELECT date, open, high, low, close, volume, source, fetched_at
