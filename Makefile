@@ -1,0 +1,44 @@
+# Two commands: `make run` (materialize everything on the embedded data) and `make test`.
+# Both create the environment from uv.lock when needed and install WeasyPrint's system libraries.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+export DAGSTER_HOME := $(CURDIR)
+export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
+# Debian packages the project needs at run time (WeasyPrint) and for the browser tests.
+RUN_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+TEST_DEBS := chromium
+
+.PHONY: run test ui validate bench clean system-deps test-system-deps
+
+.venv/.synced: pyproject.toml uv.lock
+	@test -x "$(UV)" || $(PYTHON) -m pip install --quiet --user uv
+	$(UV) sync --frozen
+	@touch $@
+
+system-deps:
+	@scripts/ensure_debs.sh $(RUN_DEBS)
+
+test-system-deps:
+	@scripts/ensure_debs.sh $(RUN_DEBS) $(TEST_DEBS)
+
+run: .venv/.synced system-deps
+	@mkdir -p .dagster_home
+	$(UV) run --frozen python -m assets.run
+
+test: .venv/.synced test-system-deps
+	$(UV) run --frozen python -m pytest
+
+ui: .venv/.synced system-deps
+	@mkdir -p .dagster_home
+	$(UV) run --frozen dagster dev
+
+validate: .venv/.synced
+	$(UV) run --frozen dagster definitions validate
+
+bench: .venv/.synced
+	$(UV) run --frozen python benchmarks/bench_pricing.py --write
+
+clean:
+	rm -rf build .dagster_home warehouse/vault.duckdb warehouse/vault.duckdb.wal
