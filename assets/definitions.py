@@ -1,6 +1,5 @@
 """The Dagster code location: assembles assets, checks, jobs, schedules and resources."""
 
-
 import dagster as dg
 
 from assets import analytics, ingest, publish
@@ -8,9 +7,13 @@ from assets.checks import raw_checks
 from assets.resources import default_resources
 from assets.schedules import daily_refresh_job, daily_refresh_schedule, warehouse_safe_executor
 
+# Listed once here so tests can materialize exactly what the code location serves.
+ALL_ASSETS = dg.load_assets_from_modules([ingest, analytics, publish])
+ALL_CHECKS = [*raw_checks]
+
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([ingest, analytics, publish]),
-    asset_checks=raw_checks,
+    assets=ALL_ASSETS,
+    asset_checks=ALL_CHECKS,
     jobs=[daily_refresh_job],
     schedules=[daily_refresh_schedule],
     resources=default_resources(),

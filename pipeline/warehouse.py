@@ -104,7 +104,8 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("BEGIN TRANSACTION")
     try:
         for table, columns in declared.items():
-            if table not in stored or stored[table] == columns:
+            # Writes insert BY NAME, so only the set of (column, type) pairs matters, not order.
+            if table not in stored or sorted(stored[table]) == sorted(columns):
                 continue
             if table.split(".")[0] not in REBUILDABLE_SCHEMAS:
                 raise SchemaMismatchError(

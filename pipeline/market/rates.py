@@ -6,7 +6,7 @@ Actual/365 year, the rate r for which exp(-r * days / 365) equals that same pric
 
     r = -ln(1 - d * days / 360) * 365 / days,   with days = 91 (a 13-week bill).
 
-Example: d = 5.00% -> price 0.987361 -> r = 5.0990%.
+Example: d = 5.00% -> price 0.987361 -> r = 5.1018%.
 """
 
 from __future__ import annotations

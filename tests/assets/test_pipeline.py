@@ -1,0 +1,200 @@
+"""End to end: every asset and check materialized in-process into a temp DuckDB file."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+
+import duckdb
+import pytest
+from pypdf import PdfReader
+
+from pipeline import warehouse
+from pipeline.paths import EMBEDDED_DATA_DIR
+
+
+def _embedded_span(file_name: str) -> tuple[int, str, str]:
+    """Rows, first and last date of an embedded CSV, read with the csv module (not our loader)."""
+    with open(EMBEDDED_DATA_DIR / file_name, newline="") as handle:
+        dates = [row["date"] for row in csv.DictReader(handle)]
+    return len(dates), dates[0], dates[-1]
+
+
+class _References(HTMLParser):
+    """Every src/href an HTML page would load or link to."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.urls += [value for name, value in attrs if name in ("src", "href") and value]
+
+
+def _referenced_urls(html: str) -> list[str]:
+    parser = _References()
+    parser.feed(html)
+    return parser.urls
+
+
+def _span(conn: duckdb.DuckDBPyConnection, table: str) -> tuple[int, str, str]:
+    rows, first, last = conn.execute(f"SELECT count(*), min(date), max(date) FROM {table}").fetchone()
+    return rows, str(first), str(last)
+
+
+def _table_fingerprint(conn: duckdb.DuckDBPyConnection, table: str) -> tuple:
+    return conn.execute(f"SELECT count(*), sum(hash(COLUMNS(* EXCLUDE (fetched_at)))) FROM {table}"
+                        if "raw." in table else f"SELECT count(*), sum(hash(COLUMNS(*))) FROM {table}"
+                        ).fetchone()
+
+
+@pytest.fixture
+def first_run(sandbox, materialize_all):
+    result = materialize_all(sandbox.resources())
+    assert result.success
+    return result
+
+
+def test_raw_tables_hold_exactly_the_embedded_history(sandbox, first_run):
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        assert _span(conn, "raw.prices_daily") == _embedded_span("gld_daily.csv") == (
+            5504, "2004-11-18", "2026-10-06")
+        assert _span(conn, "raw.gvz_daily") == _embedded_span("gvz_daily.csv") == (
+            4591, "2008-06-03", "2026-08-28")
+        assert _span(conn, "raw.rates_daily") == _embedded_span("tbill_3m_daily.csv") == (
+            18144, "1954-01-04", "2026-08-12")
+        sources = conn.execute(
+            "SELECT DISTINCT source FROM raw.prices_daily UNION SELECT DISTINCT source FROM raw.gvz_daily"
+        ).fetchall()
+    assert sources == [("embedded",)]
+
+
+def test_ltv_matches_hand_calculation_on_three_dates(sandbox, first_run):
+    """1,000 GLD shares against a $265,000 loan, margin call at 75% LTV.
+
+    margin-call price = 265,000 / (1,000 x 0.75) = 353.3333 on every day.
+    2026-01-29 close 495.90: LTV = 265,000 / 495,900 = 0.534382; distance = 1 - 353.3333/495.90 = 0.287491
+    2026-07-16 close 364.96: LTV = 265,000 / 364,960 = 0.726107; distance = 1 - 353.3333/364.96 = 0.031857
+    2026-10-06 close 382.27: LTV = 265,000 / 382,270 = 0.693227; distance = 1 - 353.3333/382.27 = 0.075697
+    """
+    expected = {
+        date(2026, 1, 29): (495_900.0, 0.534382, 0.287491),
+        date(2026, 7, 16): (364_960.0, 0.726107, 0.031857),
+        date(2026, 10, 6): (382_270.0, 0.693227, 0.075697),
+    }
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        rows = conn.execute(
+            "SELECT date, collateral_value, ltv, margin_call_price, distance_to_margin_call "
+            "FROM analytics.ltv_daily WHERE date IN (?, ?, ?) ORDER BY date", list(expected)
+        ).fetchall()
+        first_day, days = conn.execute("SELECT min(date), count(*) FROM analytics.ltv_daily").fetchone()
+    assert first_day == date(2026, 1, 2)
+    assert days == 191  # GLD sessions 2026-01-02 .. 2026-10-06 in the embedded file
+    for day, collateral, ltv, call_price, distance in rows:
+        want_collateral, want_ltv, want_distance = expected[day]
+        assert collateral == pytest.approx(want_collateral, abs=1e-6)
+        assert ltv == pytest.approx(want_ltv, abs=5e-7)
+        assert call_price == pytest.approx(353.333333, abs=5e-7)
+        assert distance == pytest.approx(want_distance, abs=5e-7)
+
+
+def test_outputs_exist_pdf_shows_ltv_and_site_is_offline(sandbox, first_run):
+    pdfs = sorted(sandbox.reports_dir.glob("*.pdf"))
+    assert [p.name for p in pdfs] == ["vault_summary_2026-10-06.pdf"]
+    text = "".join(page.extract_text() for page in PdfReader(pdfs[0]).pages)
+    assert "69.3%" in text  # 265,000 / 382,270 on the last day
+    html = (sandbox.site_dir / "index.html").read_text()
+    assert "69.3%" in html
+    external = [url for url in _referenced_urls(html) if url.startswith(("http:", "https:", "//"))]
+    assert external == []
+    assert "cdn" not in html.lower()
+    assert (sandbox.site_dir / "assets" / "vega-bundle.js").stat().st_size > 100_000
+
+
+def test_checks_pass_on_embedded_data_and_say_so(first_run):
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e
+                   for e in first_run.get_asset_check_evaluations()}
+    assert len(evaluations) == 12
+    assert all(e.passed for e in evaluations.values()), [
+        k for k, e in evaluations.items() if not e.passed]
+    fresh = evaluations[("raw/prices_daily", "fresh")]
+    assert fresh.metadata["status"].value == "embedded"
+    assert "embedded data through 2026-10-06" in fresh.description
+
+
+def test_rematerializing_never_duplicates_rows(sandbox, first_run, materialize_all):
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        before = {t: _table_fingerprint(conn, t) for t in
+                  ("raw.prices_daily", "raw.gvz_daily", "raw.rates_daily", "analytics.ltv_daily")}
+    assert materialize_all(sandbox.resources()).success
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        after = {t: _table_fingerprint(conn, t) for t in before}
+        log_rows = conn.execute("SELECT count(*) FROM raw.ingest_log").fetchone()[0]
+    assert after == before
+    assert log_rows == 6  # one ingest-log row per raw table per run: a log, not a duplicate
+
+
+def test_failed_late_step_leaves_previous_tables_intact(sandbox, first_run, materialize_all):
+    """A run whose PDF step fails (its output folder is a file) keeps every table as it was."""
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        before = {t: _table_fingerprint(conn, t) for t in
+                  ("raw.prices_daily", "raw.gvz_daily", "raw.rates_daily", "analytics.ltv_daily")}
+    shutil.rmtree(sandbox.reports_dir)
+    sandbox.reports_dir.write_text("not a folder")
+    result = materialize_all(sandbox.resources(), raise_on_error=False)
+    assert not result.success
+    failed = {e.step_key for e in result.all_events if e.is_step_failure}
+    assert failed == {"publish__report_pdf"}
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        assert {t: _table_fingerprint(conn, t) for t in before} == before
+
+
+def test_failing_analytics_step_keeps_the_previous_ltv(sandbox, first_run, materialize_all):
+    """A portfolio starting after the last close fails in ltv_daily; yesterday's rows survive."""
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        before = _table_fingerprint(conn, "analytics.ltv_daily")
+    sandbox.write_portfolio(sandbox.portfolio.read_text().replace("2026-01-02", "2027-01-04"))
+    result = materialize_all(sandbox.resources(), raise_on_error=False)
+    failed = {e.step_key for e in result.all_events if e.is_step_failure}
+    assert "analytics__ltv_daily" in failed
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        assert _table_fingerprint(conn, "analytics.ltv_daily") == before
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("shares = 1000", "shares = -5", "collateral.shares"),
+        ("amount = 265000.0", "amount = 0", "loan.amount"),
+        ("margin_call_ltv = 0.75", "margin_call_ltv = 1.0", "loan.margin_call_ltv"),
+        ("[loan]", "[loan]\nhaircut = 0.1", "loan.haircut"),
+    ],
+)
+def test_bad_portfolio_stops_the_run_before_anything_is_written(sandbox, materialize_all, old, new, field):
+    sandbox.write_portfolio(sandbox.portfolio.read_text().replace(old, new))
+    result = materialize_all(sandbox.resources(), raise_on_error=False)
+    assert not result.success
+    errors = [e.event_specific_data.error for e in result.all_events
+              if getattr(e.event_specific_data, "error", None)]
+    assert any(field in error.to_string() and new.split("=")[-1].strip() in error.to_string()
+               for error in errors), [error.message for error in errors]
+    assert not sandbox.warehouse.exists()
+    assert not sandbox.site_dir.exists() and not sandbox.reports_dir.exists()
+
+
+def test_duckdb_cli_from_pypi_reads_the_file(sandbox, first_run):
+    """The warehouse opens read-only in duckdb-cli 1.5.x (it cannot read 2.x storage)."""
+    cli = shutil.which("duckdb", path=str(Path(__file__).resolve().parents[2] / ".venv" / "bin"))
+    assert cli, "duckdb-cli is a dev dependency; uv sync installs it into .venv/bin"
+    version = subprocess.run([cli, "--version"], capture_output=True, text=True, check=True).stdout
+    assert version.startswith("v1.")
+    out = subprocess.run(
+        [cli, "-readonly", "-csv", str(sandbox.warehouse), "-c",
+         "SELECT count(*) AS n, max(date) AS last FROM raw.prices_daily WHERE symbol = 'GLD'"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert out.split() == ["n,last", "5504,2026-10-06"]
