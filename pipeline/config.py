@@ -1,7 +1,10 @@
 """`portfolio.toml` -> a validated `Portfolio` (pydantic).
 
 Every problem is reported at once, each naming the field and the bad value, and the file is
-validated before any pipeline step writes anything.
+validated before any pipeline step writes anything. Types are strict (TOML has real numbers,
+booleans and dates: `shares = "1000"` or `contracts = true` is an error, not a conversion).
+Cross-field checks (contradictions) collect all their problems before raising, so a file with
+several of them lists them all.
 """
 
 from __future__ import annotations
@@ -9,13 +12,19 @@ from __future__ import annotations
 import math
 import tomllib
 from datetime import date
+from typing import Any, Final, Literal, Self
+
 from pathlib import Path
-from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-# How far a stated share count may differ from start_value / entry_price and still agree.
-SHARE_AGREEMENT_TOLERANCE = 1e-6
+from pipeline.portfolio.gold_ounces import GLD_INCEPTION, gld_ounces_per_share
+
+# How far two stated collateral bases (shares, ounces, start_value / entry_price) may differ.
+SHARE_AGREEMENT_TOLERANCE: Final = 1e-6
+SHARES_PER_CONTRACT: Final = 100
+RiskProfile = Literal["conservative", "balanced", "aggressive"]
+_CROSS_FIELD: Final = "\x1f"  # separates field / message / value inside one cross-field problem
 
 
 class PortfolioConfigError(ValueError):
@@ -28,71 +37,221 @@ class PortfolioConfigError(ValueError):
         super().__init__(f"invalid portfolio file {self.path} ({len(errors)} problem(s)):\n{listing}")
 
 
+def _raise_problems(problems: list[tuple[str, str, Any]]) -> None:
+    """Raise one ValueError carrying every (field, message, value) problem; `_describe` splits it."""
+    if problems:
+        raise ValueError("\n".join(_CROSS_FIELD.join((f, m, _shown(v))) for f, m, v in problems))
+
+
+def _shown(value: Any) -> str:
+    """How a bad value is quoted in an error: dates as in the TOML file, the rest as repr."""
+    return value.isoformat() if isinstance(value, date) else repr(value)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
 
 class Collateral(_Strict):
-    """Gold held as collateral, counted in GLD shares.
+    """Gold pledged as collateral, held as GLD shares.
 
-    Give either `shares`, or `start_value` and `entry_price` (shares = start_value / entry_price).
-    Both ways at once must agree.
+    Weight basis: `shares`, or `ounces` (troy ounces, converted with GLD's ounces per share on
+    the portfolio's start date, see pipeline/portfolio/gold_ounces.py). Value basis:
+    `start_value` with `entry_price` (shares = start_value / entry_price). Give a weight basis, a
+    value basis, or both when they agree; `shares` and `ounces` together are ambiguous.
     """
 
     symbol: str = Field(default="GLD", pattern=r"^[A-Z][A-Z0-9.\-]{0,9}$")
-    shares: float | None = Field(default=None, gt=0)
-    start_value: float | None = Field(default=None, gt=0)
-    entry_price: float | None = Field(default=None, gt=0)
+    shares: float | None = Field(default=None, gt=0, le=1e9)
+    ounces: float | None = Field(default=None, gt=0, le=1e8)
+    start_value: float | None = Field(default=None, gt=0, le=1e12)
+    entry_price: float | None = Field(default=None, gt=0, le=1e6)
 
     @model_validator(mode="after")
-    def _one_consistent_basis(self) -> Self:
-        by_value = self.start_value is not None or self.entry_price is not None
-        if by_value and (self.start_value is None or self.entry_price is None):
+    def _one_basis(self) -> Self:
+        problems: list[tuple[str, str, Any]] = []
+        if (self.start_value is None) != (self.entry_price is None):
             missing = "entry_price" if self.entry_price is None else "start_value"
-            raise ValueError(f"start_value and entry_price go together; {missing} is missing")
-        if self.shares is None and not by_value:
-            raise ValueError("give shares, or start_value with entry_price")
-        if self.shares is not None and by_value:
-            implied = self.start_value / self.entry_price  # type: ignore[operator]
-            if not math.isclose(self.shares, implied, rel_tol=SHARE_AGREEMENT_TOLERANCE):
-                raise ValueError(
-                    f"shares={self.shares} contradicts start_value/entry_price="
-                    f"{self.start_value}/{self.entry_price}={implied:.6f}"
-                )
+            given = "start_value" if missing == "entry_price" else "entry_price"
+            problems.append((missing, f"required together with {given}", None))
+        if self.shares is not None and self.ounces is not None:
+            problems.append(("ounces", f"give shares or ounces, not both (shares={self.shares})", self.ounces))
+        if self.shares is None and self.ounces is None and self.start_value is None and self.entry_price is None:
+            problems.append(("shares", "give shares, ounces, or start_value with entry_price", None))
+        if self.ounces is not None and self.symbol != "GLD":
+            problems.append(("ounces", f"ounces convert to GLD shares only; symbol is {self.symbol}", self.ounces))
+        _raise_problems(problems)
+        return self
+
+
+class Loan(_Strict):
+    """The Lombard loan and the bank's rules: margin call, forced liquidation, cure target."""
+
+    amount: float = Field(gt=0, le=1e12)
+    margin_call_ltv: float = Field(default=0.75, gt=0, lt=1)
+    liquidation_ltv: float = Field(default=0.90, gt=0, lt=1)
+    target_ltv: float = Field(default=0.60, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _ltvs_ascend(self) -> Self:
+        problems: list[tuple[str, str, Any]] = []
+        if not self.target_ltv < self.margin_call_ltv:
+            problems.append(("target_ltv", f"must be below margin_call_ltv={self.margin_call_ltv}", self.target_ltv))
+        if not self.margin_call_ltv < self.liquidation_ltv:
+            problems.append(
+                ("liquidation_ltv", f"must be above margin_call_ltv={self.margin_call_ltv}", self.liquidation_ltv)
+            )
+        _raise_problems(problems)
+        return self
+
+
+class Alerts(_Strict):
+    """Alert thresholds (LTV fractions), who gets the email, and how chatty alerts may be."""
+
+    warn_ltv: float = Field(default=0.70, gt=0, lt=1)
+    critical_ltv: float = Field(default=0.75, gt=0, lt=1)
+    recipients: list[str] = Field(default_factory=list, max_length=50)
+    cooldown_hours: float = Field(default=24.0, ge=0, le=24 * 365)
+    """A condition re-entering within this long after it cleared is logged but not emailed."""
+    hedge_expiry_days: int = Field(default=14, ge=0, le=365)
+    """Warn when a held hedge has 0 < DTE <= this many calendar days left."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems: list[tuple[str, str, Any]] = []
+        if not self.warn_ltv < self.critical_ltv:
+            problems.append(("warn_ltv", f"must be below critical_ltv={self.critical_ltv}", self.warn_ltv))
+        for i, address in enumerate(self.recipients):
+            if not _looks_like_email(address):
+                problems.append((f"recipients.{i}", "not an email address like name@example.com", address))
+        if len(set(self.recipients)) != len(self.recipients):
+            problems.append(("recipients", "lists an address twice", list(self.recipients)))
+        _raise_problems(problems)
+        return self
+
+
+class Triage(_Strict):
+    """Rules that turn a held hedge into an action code (see pipeline/portfolio/positions.py)."""
+
+    roll_dte: int = Field(default=21, ge=1, le=365)
+    """ROLL when fewer calendar days than this remain."""
+    harvest_multiple: float = Field(default=2.0, gt=1, le=100)
+    """HARVEST when the position is worth at least this multiple of the premium paid."""
+
+
+class Hedge(_Strict):
+    """A held GLD option: `contracts` of 100 shares each, bought on `entry_date` for `premium` per share."""
+
+    id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,39}$")
+    right: Literal["put", "call"]
+    strike: float = Field(gt=0, le=1e5)
+    expiry: date
+    contracts: int = Field(gt=0, le=100_000)
+    entry_date: date
+    premium: float = Field(gt=0, le=1e5)
+    """USD per share paid (the quote); the position cost is premium * 100 * contracts."""
+
+    @model_validator(mode="after")
+    def _entered_before_expiry(self) -> Self:
+        problems: list[tuple[str, str, Any]] = []
+        if self.entry_date > self.expiry:
+            problems.append(("entry_date", f"is after expiry={self.expiry.isoformat()}", self.entry_date))
+        if self.entry_date < GLD_INCEPTION:
+            problems.append(("entry_date", f"is before GLD existed ({GLD_INCEPTION.isoformat()})", self.entry_date))
+        _raise_problems(problems)
+        return self
+
+    @property
+    def position_id(self) -> str:
+        """`id`, or a readable default such as `put-380-2026-12-18`."""
+        return self.id or f"{self.right}-{self.strike:g}-{self.expiry.isoformat()}"
+
+
+class Portfolio(_Strict):
+    """A Lombard loan against gold collateral, with its hedges and alerting, as in portfolio.toml."""
+
+    name: str = Field(default="Gold Lombard loan", min_length=1, max_length=200)
+    start_date: date
+    risk_profile: RiskProfile = "balanced"
+    """Stored for the recommendation step: how much cost the owner accepts for protection."""
+    collateral: Collateral
+    loan: Loan
+    alerts: Alerts = Field(default_factory=Alerts)
+    triage: Triage = Field(default_factory=Triage)
+    hedges: list[Hedge] = Field(default_factory=list, max_length=200)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems: list[tuple[str, str, Any]] = []
+        c = self.collateral
+        if c.symbol == "GLD" and self.start_date < GLD_INCEPTION:
+            problems.append(("start_date", f"is before GLD existed ({GLD_INCEPTION.isoformat()})", self.start_date))
+        elif c.shares is not None or c.ounces is not None:
+            if c.start_value is not None and c.entry_price is not None:
+                implied = c.start_value / c.entry_price
+                weight = self.share_count
+                if not math.isclose(weight, implied, rel_tol=SHARE_AGREEMENT_TOLERANCE):
+                    field = "collateral.shares" if c.shares is not None else "collateral.ounces"
+                    stated = c.shares if c.shares is not None else c.ounces
+                    problems.append((field, f"means {weight:.6f} shares but start_value/entry_price = "
+                                            f"{c.start_value}/{c.entry_price} = {implied:.6f} shares", stated))
+        if self.alerts.critical_ltv > self.loan.liquidation_ltv:
+            problems.append(("alerts.critical_ltv", f"must not exceed loan.liquidation_ltv={self.loan.liquidation_ltv}",
+                             self.alerts.critical_ltv))
+        ids = [hedge.position_id for hedge in self.hedges]
+        for i, hedge in enumerate(self.hedges):
+            if ids.count(hedge.position_id) > 1:
+                problems.append((f"hedges.{i}.id", "repeats another hedge's id; give each hedge a distinct id",
+                                 hedge.position_id))
+        _raise_problems(problems)
         return self
 
     @property
     def share_count(self) -> float:
-        """GLD shares, whichever way the collateral was given."""
-        if self.shares is not None:
-            return self.shares
-        return self.start_value / self.entry_price  # type: ignore[operator]
+        """GLD shares pledged, whichever basis the file used."""
+        c = self.collateral
+        if c.shares is not None:
+            return c.shares
+        if c.ounces is not None:
+            return c.ounces / gld_ounces_per_share(self.start_date)
+        return c.start_value / c.entry_price  # type: ignore[operator]  # validated: both set
+
+    @property
+    def start_ounces(self) -> float | None:
+        """Troy ounces behind the pledged shares on the start date (GLD only)."""
+        if self.collateral.symbol != "GLD":
+            return None
+        return self.share_count * gld_ounces_per_share(self.start_date)
+
+    @property
+    def collateral_basis(self) -> str:
+        """Which basis the file gave: 'shares', 'ounces' or 'value' (weight wins when both agree)."""
+        c = self.collateral
+        return "shares" if c.shares is not None else "ounces" if c.ounces is not None else "value"
 
 
-class Loan(_Strict):
-    """The Lombard loan and the bank's margin-call rule."""
-
-    amount: float = Field(gt=0)
-    margin_call_ltv: float = Field(default=0.75, gt=0, lt=1)
-
-
-class Portfolio(_Strict):
-    """A Lombard loan against gold collateral, as configured in portfolio.toml."""
-
-    name: str = Field(default="Gold Lombard loan", min_length=1, max_length=200)
-    start_date: date
-    collateral: Collateral
-    loan: Loan
+def _looks_like_email(address: str) -> bool:
+    local, at, domain = address.partition("@")
+    return bool(at and local and "." in domain.strip(".") and not any(ch.isspace() for ch in address)
+                and "@" not in domain and len(address) <= 254)
 
 
-def _describe(error: dict[str, Any]) -> str:
-    field = ".".join(str(part) for part in error["loc"]) or "(file)"
+def _describe(error: dict[str, Any]) -> list[str]:
+    loc = ".".join(str(part) for part in error["loc"])
+    field = loc or "(file)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
-        return f"{field}: required field is missing"
+        return [f"{field}: required field is missing"]
     if error["type"] == "extra_forbidden":
-        return f"{field}: unknown field (value {error['input']!r})"
-    return f"{field}: {message} (got {error['input']!r})"
+        return [f"{field}: unknown field (value {error['input']!r})"]
+    if _CROSS_FIELD in message:
+        lines = []
+        for problem in message.split("\n"):
+            name, text, value = problem.split(_CROSS_FIELD)
+            qualified = f"{loc}.{name}" if loc else name
+            lines.append(f"{qualified}: {text} (got {value})")
+        return lines
+    return [f"{field}: {message} (got {error['input']!r})"]
 
 
 def parse_portfolio(data: dict[str, Any], source: Path | str = "<portfolio>") -> Portfolio:
@@ -100,7 +259,7 @@ def parse_portfolio(data: dict[str, Any], source: Path | str = "<portfolio>") ->
     try:
         return Portfolio.model_validate(data)
     except ValidationError as error:
-        raise PortfolioConfigError(source, [_describe(e) for e in error.errors()]) from None
+        raise PortfolioConfigError(source, [line for e in error.errors() for line in _describe(e)]) from None
 
 
 def load_portfolio(path: Path | str) -> Portfolio:
@@ -110,6 +269,8 @@ def load_portfolio(path: Path | str) -> Portfolio:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise PortfolioConfigError(path, [f"file not found: {path}"]) from None
+    except IsADirectoryError:
+        raise PortfolioConfigError(path, [f"is a directory, not a file: {path}"]) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise PortfolioConfigError(path, [f"not valid TOML: {error}"]) from None
     return parse_portfolio(data, path)
