@@ -1,0 +1,245 @@
+"""Implied volatility kernels (European closed form inversion, American root search).
+
+European: the quote is reduced to the normalised out-of-the-money time value
+beta = (undiscounted price - forward intrinsic) / sqrt(F K) at x = -|ln(F/K)|,
+which depends on s = vol*sqrt(t) only:  b(s) = e^{x/2} N(x/s + s/2) - e^{-x/2} N(x/s - s/2).
+b is convex below s_c = sqrt(2|x|) and concave above, so the root is solved with
+Halley steps on ln b (below s_c) or on b (above), kept inside a bisection
+bracket.  Reason codes match ``pipeline.pricing.api.IVReason``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .american_nb import american_scalar_nb
+from .bsm_nb import bs_scalar_call_nb
+from .special_nb import INV_SQRT_2PI, exp_nb, gauss_nb, log_nb, ncdf_from_gauss_nb
+
+OK = 0
+BELOW_INTRINSIC = 1
+ABOVE_UPPER_BOUND = 2
+NO_TIME_VALUE = 3
+EXPIRED = 4
+BAD_INPUT = 5
+
+# time value at or below this fraction of max(F, K) is indistinguishable from zero
+TIME_VALUE_TOL = 1e-14
+MAX_ITER = 100
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def normalised_otm_nb(x: float, s: float, ex: float):
+    """b(s) and db/ds for x <= 0, ex = e^{x/2} (normalised OTM call = OTM put at -x)."""
+    h = x / s
+    d1 = h + 0.5 * s
+    d2 = h - 0.5 * s
+    g1 = gauss_nb(d1)
+    g2 = g1 * ex * ex  # exp(-d2^2/2) = exp(-d1^2/2) e^x
+    b = ex * ncdf_from_gauss_nb(d1, g1) - ncdf_from_gauss_nb(d2, g2) / ex
+    db = ex * INV_SQRT_2PI * g1
+    return b, db
+
+
+@njit(cache=True, error_model="numpy")
+def normalised_vol_nb(beta: float, x: float) -> float:
+    """Solve b(s) = beta for s > 0, given x <= 0 and 0 < beta < e^{x/2}."""
+    ex = math.exp(0.5 * x)
+    s_c = math.sqrt(-2.0 * x)
+    b_c = normalised_otm_nb(x, s_c, ex)[0] if s_c > 0.0 else 0.0
+    lower = beta < b_c
+    lo = 0.0
+    hi = s_c if lower else math.inf
+    if lower:
+        # asymptotic b ~ exp(-x^2/(2 s^2)) guess, never above s_c
+        lb = math.log(beta)
+        s = abs(x) / math.sqrt(-2.0 * lb) if lb < 0.0 else s_c
+        s = min(s, s_c)
+    else:
+        # upper region: ATM-like guess from b ~ e^{x/2} (2 N(s/2) - 1) ~ e^{x/2} s/sqrt(2 pi)
+        s = max(s_c, 2.5066282746310002 * beta * math.exp(-0.5 * x))
+    log_beta = math.log(beta)
+    for _ in range(MAX_ITER):
+        b, db = normalised_otm_nb(x, s, ex)
+        if lower:
+            if b <= 0.0:
+                lo = s
+                s_new = 0.5 * (lo + hi)
+                if hi - lo <= 1e-16 * hi:
+                    break
+                s = s_new
+                continue
+            f = math.log(b) - log_beta
+            fp = db / b
+            fpp = db * (x * x / (s * s * s) - 0.25 * s) / b - fp * fp
+        else:
+            f = b - beta
+            fp = db
+            fpp = db * (x * x / (s * s * s) - 0.25 * s)
+        if f < 0.0:
+            lo = s
+        elif f > 0.0:
+            hi = s
+        else:
+            return s
+        newton = f / fp if fp > 0.0 else math.inf
+        denom = 1.0 - 0.5 * newton * fpp / fp if fp > 0.0 else 1.0
+        step = newton / denom if denom > 0.5 else newton
+        s_new = s - step
+        if not (s_new > lo and s_new < hi):
+            s_new = 0.5 * (lo + hi) if hi < math.inf else 2.0 * s
+        if abs(s_new - s) <= 2e-16 * s:
+            return s_new
+        s = s_new
+    return s
+
+
+@njit(cache=True, error_model="numpy")
+def implied_vol_european_scalar_nb(price, is_call, spot, strike, t, rate, q):
+    """(vol, reason) for one European quote; never raises."""
+    finite = (
+        math.isfinite(price) and math.isfinite(spot) and math.isfinite(strike)
+        and math.isfinite(rate) and math.isfinite(q) and not math.isnan(t)
+    )
+    if not finite or price <= 0.0 or spot <= 0.0 or strike <= 0.0:
+        return math.nan, BAD_INPUT
+    if t <= 0.0:
+        return math.nan, EXPIRED
+    if not math.isfinite(t):
+        return math.nan, BAD_INPUT
+    df_r = math.exp(-rate * t)
+    log_fk = math.log(spot / strike) + (rate - q) * t
+    forward = spot * math.exp((rate - q) * t)
+    p = price / df_r
+    intrinsic = max(forward - strike, 0.0) if is_call else max(strike - forward, 0.0)
+    upper = forward if is_call else strike
+    scale = max(forward, strike)
+    tol = TIME_VALUE_TOL * scale
+    time_value = p - intrinsic
+    if time_value < -tol:
+        return math.nan, BELOW_INTRINSIC
+    if p >= upper - tol:
+        return math.nan, ABOVE_UPPER_BOUND
+    if time_value <= tol:
+        return math.nan, NO_TIME_VALUE
+    x = -abs(log_fk)
+    beta = time_value / math.sqrt(forward * strike)
+    if beta >= math.exp(0.5 * x):
+        return math.nan, ABOVE_UPPER_BOUND
+    s = normalised_vol_nb(beta, x)
+    return s / math.sqrt(t), OK
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def implied_vol_european_nb(price, is_call, spot, strike, t, rate, q, vol_out, reason_out):
+    """European implied vol for 1-D contiguous inputs; fills vol_out and reason_out (int8)."""
+    for i in prange(price.shape[0]):
+        v, code = implied_vol_european_scalar_nb(price[i], is_call[i], spot[i], strike[i], t[i], rate[i], q[i])
+        vol_out[i] = v
+        reason_out[i] = code
+
+
+@njit(cache=True, error_model="numpy")
+def _american_value_nb(is_call, spot, strike, t, rate, q, vol, n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr):
+    """American price only (no Greeks)."""
+    return american_scalar_nb(is_call, spot, strike, t, rate, q, vol, n_nodes, n_iter,
+                              glx_fp, glw_fp, glx_pr, glw_pr, False)[0]
+
+
+@njit(cache=True, error_model="numpy")
+def implied_vol_american_scalar_nb(price, is_call, spot, strike, t, rate, q,
+                                   n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr):
+    """(vol, reason) for one American quote.
+
+    The European implied vol of the same quote is an upper bracket (A >= E);
+    a lower bracket is found by Newton steps with the European vega, then an
+    Illinois regula falsi on the American price closes the bracket to ~1e-14.
+    """
+    v_e, code = implied_vol_european_scalar_nb(price, is_call, spot, strike, t, rate, q)
+    if code == BAD_INPUT or code == EXPIRED:
+        return math.nan, code
+    put_r = q if is_call else rate
+    put_q = rate if is_call else q
+    if put_r <= 0.0 and put_q >= put_r:  # no early exercise: American = European
+        return v_e, code
+    intrinsic = max(spot - strike, 0.0) if is_call else max(strike - spot, 0.0)
+    upper = spot if is_call else strike
+    tol = TIME_VALUE_TOL * max(spot, strike)
+    if price < intrinsic - tol:
+        return math.nan, BELOW_INTRINSIC
+    if price >= upper - tol:
+        return math.nan, ABOVE_UPPER_BOUND
+    if price <= intrinsic + tol:
+        return math.nan, NO_TIME_VALUE
+    if code == BELOW_INTRINSIC or code == NO_TIME_VALUE:
+        # below (or at) the European lower bound, hence below every American price
+        return math.nan, code
+    args = (n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr)
+    if code == OK:
+        hi = v_e
+        f_hi = _american_value_nb(is_call, spot, strike, t, rate, q, hi, *args) - price
+    else:  # above the European upper bound: search upwards
+        hi = 0.5
+        f_hi = -1.0
+        while f_hi < 0.0 and hi < 1e3:
+            hi *= 2.0
+            f_hi = _american_value_nb(is_call, spot, strike, t, rate, q, hi, *args) - price
+        if f_hi < 0.0:
+            return math.nan, ABOVE_UPPER_BOUND
+    if f_hi == 0.0:
+        return hi, OK
+    # lower bracket: Newton steps with the European vega as slope proxy
+    lo = hi
+    f_lo = f_hi
+    for _ in range(60):
+        vega = bs_scalar_call_nb(is_call, spot, strike, t, rate, q, hi)[4]
+        step = f_hi / vega if vega > 0.0 else 0.5 * hi
+        lo = hi - max(step, 1e-3 * hi)  # always move down a little
+        lo = lo if lo > 0.25 * hi else 0.25 * hi
+        f_lo = _american_value_nb(is_call, spot, strike, t, rate, q, lo, *args) - price
+        if f_lo <= 0.0:
+            break
+        hi = lo
+        f_hi = f_lo
+        if hi < 1e-6:
+            break
+    if f_lo > 0.0:
+        return math.nan, BELOW_INTRINSIC if f_lo > tol else NO_TIME_VALUE
+    if f_lo == 0.0:
+        return lo, OK
+    # Illinois regula falsi on [lo, hi]
+    side = 0
+    for _ in range(MAX_ITER):
+        mid = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
+        if not (mid > lo and mid < hi):
+            mid = 0.5 * (lo + hi)
+        f_mid = _american_value_nb(is_call, spot, strike, t, rate, q, mid, *args) - price
+        if f_mid == 0.0:
+            return mid, OK
+        if f_mid < 0.0:
+            lo, f_lo = mid, f_mid
+            if side == -1:
+                f_hi *= 0.5
+            side = -1
+        else:
+            hi, f_hi = mid, f_mid
+            if side == 1:
+                f_lo *= 0.5
+            side = 1
+        if hi - lo <= 4e-15 * hi:
+            break
+    return (lo * f_hi - hi * f_lo) / (f_hi - f_lo), OK
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, n_nodes, n_iter,
+                            glx_fp, glw_fp, glx_pr, glw_pr, vol_out, reason_out):
+    """American implied vol for 1-D contiguous inputs; fills vol_out and reason_out (int8)."""
+    for i in prange(price.shape[0]):
+        v, code = implied_vol_american_scalar_nb(price[i], is_call[i], spot[i], strike[i], t[i], rate[i], q[i],
+                                                 n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr)
+        vol_out[i] = v
+        reason_out[i] = code

@@ -1,0 +1,209 @@
+"""Vectorisable special functions for the pricing kernels.
+
+Numba lowers ``math.exp``/``math.erfc`` to scalar libm calls, which stop LLVM
+from vectorising option loops.  These versions are plain arithmetic plus one
+bit cast, written branch-free (selects only) so a ``prange`` loop over options
+compiles to SIMD code.  Accuracy: exp/log ~1 ulp; normal cdf ~1e-15 relative
+(W. J. Cody's rational Chebyshev coefficients for erf/erfc, Math. Comp. 1969).
+"""
+
+from __future__ import annotations
+
+import math
+
+from llvmlite import ir
+from numba import njit
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+LOG2E = 1.4426950408889634
+LN2_HI = 6.93147180369123816490e-01  # low 32 bits zero: n * LN2_HI is exact
+LN2_LO = 1.90821492927058770002e-10
+SQRT1_2 = 0.70710678118654752440
+INV_SQRT_2PI = 0.39894228040143267794
+RSQRT_PI = 0.56418958354775628695
+SQRT2 = 1.4142135623730951
+
+
+@intrinsic
+def _int64_as_float64(typingctx, bits):
+    """Reinterpret the bits of an int64 as a float64 (no conversion)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return sig, codegen
+
+
+@intrinsic
+def _float64_as_int64(typingctx, value):
+    """Reinterpret the bits of a float64 as an int64 (no conversion)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
+def fma_nb(typingctx, a, b, c):
+    """Fused multiply-add a*b + c with a single rounding (llvm.fma)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        dbl = ir.DoubleType()
+        fnty = ir.FunctionType(dbl, [dbl, dbl, dbl])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.fma.f64")
+        return builder.call(fn, args)
+
+    return sig, codegen
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def exp_nb(x: float) -> float:
+    """exp(x): Cody-Waite reduction by ln2, degree-13 Taylor, 2^n by bit construction.
+
+    Overflow gives inf, underflow 0 (subnormals kept), NaN propagates.
+    """
+    xc = x if x > -746.0 else -746.0
+    xc = xc if xc < 710.0 else 710.0
+    n = math.floor(xc * LOG2E + 0.5)
+    r = (xc - n * LN2_HI) - n * LN2_LO
+    p = 1.0 / 6227020800.0
+    p = p * r + 1.0 / 479001600.0
+    p = p * r + 1.0 / 39916800.0
+    p = p * r + 1.0 / 3628800.0
+    p = p * r + 1.0 / 362880.0
+    p = p * r + 1.0 / 40320.0
+    p = p * r + 1.0 / 5040.0
+    p = p * r + 1.0 / 720.0
+    p = p * r + 1.0 / 120.0
+    p = p * r + 1.0 / 24.0
+    p = p * r + 1.0 / 6.0
+    p = p * r + 0.5
+    p = p * r + 1.0
+    p = p * r + 1.0
+    ni = int(n)
+    n1 = ni >> 1
+    n2 = ni - n1
+    s1 = _int64_as_float64((n1 + 1023) << 52)
+    s2 = _int64_as_float64((n2 + 1023) << 52)
+    res = (p * s1) * s2
+    return res if x == x else x
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def log_nb(x: float) -> float:
+    """Natural log: exponent/mantissa split, atanh series on [1/sqrt2, sqrt2).
+
+    log(0) = -inf, log(<0) = NaN, log(inf) = inf, NaN propagates.
+    """
+    tiny = x < 2.2250738585072014e-308
+    xs = x * 18014398509481984.0 if tiny else x  # 2**54 lifts subnormals
+    bits = _float64_as_int64(xs)
+    e = ((bits >> 52) & 0x7FF) - 1023
+    m = _int64_as_float64((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
+    big = m > SQRT2
+    m = 0.5 * m if big else m
+    e = e + 1 if big else e
+    e = e - 54 if tiny else e
+    f = (m - 1.0) / (m + 1.0)
+    s = f * f
+    p = 2.0 / 25.0
+    p = p * s + 2.0 / 23.0
+    p = p * s + 2.0 / 21.0
+    p = p * s + 2.0 / 19.0
+    p = p * s + 2.0 / 17.0
+    p = p * s + 2.0 / 15.0
+    p = p * s + 2.0 / 13.0
+    p = p * s + 2.0 / 11.0
+    p = p * s + 2.0 / 9.0
+    p = p * s + 2.0 / 7.0
+    p = p * s + 2.0 / 5.0
+    p = p * s + 2.0 / 3.0
+    fe = float(e)
+    res = fe * LN2_HI + (f * (2.0 + s * p) + fe * LN2_LO)
+    res = res if x < math.inf else x  # inf -> inf (NaN falls through to the NaN select)
+    res = -math.inf if x == 0.0 else res
+    return res if x >= 0.0 else math.nan
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def ncdf_from_gauss_nb(x: float, gauss: float) -> float:
+    """Standard normal cdf Phi(x) given gauss = exp(-x*x/2) (shared with the pdf).
+
+    Cody's three rational approximations are all evaluated and selected, so the
+    function is branch-free; relative accuracy ~1e-15 including the lower tail.
+    """
+    y = abs(x) * SQRT1_2
+    # |y| <= 0.46875: erf(y) = y * P(y^2)/Q(y^2)
+    z = y * y
+    num = 1.85777706184603153e-1 * z
+    den = z
+    num = (num + 3.16112374387056560e00) * z
+    den = (den + 2.36012909523441209e01) * z
+    num = (num + 1.13864154151050156e02) * z
+    den = (den + 2.44024637934444173e02) * z
+    num = (num + 3.77485237685302021e02) * z
+    den = (den + 1.28261652607737228e03) * z
+    erf_small = (x * SQRT1_2) * (num + 3.20937758913846947e03) / (den + 2.84423683343917062e03)
+    # 0.46875 < y <= 4: erfc(y) = exp(-y^2) * P(y)/Q(y)
+    num = 2.15311535474403846e-8 * y
+    den = y
+    num = (num + 5.64188496988670089e-1) * y
+    den = (den + 1.57449261107098347e01) * y
+    num = (num + 8.88314979438837594e00) * y
+    den = (den + 1.17693950891312499e02) * y
+    num = (num + 6.61191906371416295e01) * y
+    den = (den + 5.37181101862009858e02) * y
+    num = (num + 2.98635138197400131e02) * y
+    den = (den + 1.62138957456669019e03) * y
+    num = (num + 8.81952221241769090e02) * y
+    den = (den + 3.29079923573345963e03) * y
+    num = (num + 1.71204761263407058e03) * y
+    den = (den + 4.36261909014324716e03) * y
+    num = (num + 2.05107837782607147e03) * y
+    den = (den + 3.43936767414372164e03) * y
+    mid = (num + 1.23033935479799725e03) / (den + 1.23033935480374942e03)
+    # y > 4: erfc(y) = exp(-y^2)/y * (1/sqrt(pi) - w P(w)/Q(w)), w = 1/y^2
+    w = 1.0 / (z if z > 16.0 else 16.0)
+    num = 1.63153871373020978e-2 * w
+    den = w
+    num = (num + 3.05326634961232344e-1) * w
+    den = (den + 2.56852019228982242e00) * w
+    num = (num + 3.60344899949804439e-1) * w
+    den = (den + 1.87295284992346047e00) * w
+    num = (num + 1.25781726111229246e-1) * w
+    den = (den + 5.27905102951428412e-1) * w
+    num = (num + 1.60837851487422766e-2) * w
+    den = (den + 6.05183413124413191e-2) * w
+    tail_r = (RSQRT_PI - w * (num + 6.58749161529837803e-4) / (den + 2.33520497626869185e-3)) * math.sqrt(w)
+    scaled = mid if y <= 4.0 else tail_r
+    half_erfc = 0.5 * gauss * scaled  # = Phi(-|x|)
+    upper = x >= 0.0
+    tail_cdf = 1.0 - half_erfc if upper else half_erfc
+    res = 0.5 + 0.5 * erf_small if y <= 0.46875 else tail_cdf
+    return res if x == x else x
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def gauss_nb(x: float) -> float:
+    """exp(-x*x/2) without the x*x rounding error (x*x split exactly with an FMA)."""
+    hi = x * x
+    lo = fma_nb(x, x, -hi)
+    lo = lo if abs(hi) < math.inf else 0.0  # inf*inf - inf is NaN
+    return exp_nb(-0.5 * hi) * (1.0 - 0.5 * lo)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def ncdf_nb(x: float) -> float:
+    """Standard normal cdf Phi(x)."""
+    return ncdf_from_gauss_nb(x, gauss_nb(x))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def npdf_nb(x: float) -> float:
+    """Standard normal density phi(x)."""
+    return INV_SQRT_2PI * gauss_nb(x)
