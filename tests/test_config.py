@@ -270,3 +270,25 @@ def test_missing_file_and_directory_are_config_errors(tmp_path: Path) -> None:
         load_portfolio(tmp_path / "absent.toml")
     with pytest.raises(PortfolioConfigError, match="directory"):
         load_portfolio(tmp_path)
+
+
+def test_an_invalid_file_stops_the_dagster_run_before_anything_is_written(sandbox, materialize_all) -> None:
+    """Materialize everything with a bad portfolio into a fresh temp warehouse: no table gets a row."""
+    import duckdb
+
+    bad = copy.deepcopy(VALID)
+    bad["loan"]["amount"] = -1.0
+    sandbox.write_portfolio(toml_text(bad))
+    result = materialize_all(sandbox.resources(), raise_on_error=False)
+    assert not result.success
+    failures = [event for event in result.all_events
+                if event.event_type_value in ("RESOURCE_INIT_FAILURE", "STEP_FAILURE")]
+    assert failures and "loan.amount" in str(failures[0].event_specific_data)
+    if sandbox.warehouse.exists():
+        with duckdb.connect(str(sandbox.warehouse), read_only=True) as conn:
+            tables = conn.execute("SELECT table_schema, table_name FROM information_schema.tables "
+                                  "WHERE table_type = 'BASE TABLE'").fetchall()
+            filled = {f"{s}.{t}": n for s, t in tables
+                      if (n := conn.execute(f'SELECT count(*) FROM "{s}"."{t}"').fetchone()[0])}
+        assert filled == {}
+    assert not any(sandbox.reports_dir.glob("*.pdf")) and not (sandbox.site_dir / "index.html").exists()

@@ -14,6 +14,9 @@ PINNED_ASSETS = {
     "raw/gvz_daily",
     "raw/rates_daily",
     "analytics/ltv_daily",
+    "analytics/positions_daily",
+    "analytics/option_valuations",
+    "analytics/alerts",
     "publish/site",
     "publish/report_pdf",
 }
@@ -22,9 +25,9 @@ PINNED_CHECKS = {
     for table in ("prices_daily", "gvz_daily", "rates_daily")
     for check in ("non_empty", "plausible_values", "no_calendar_gaps", "fresh")
 }
-PINNED_JOBS = {"daily_refresh"}
+PINNED_JOBS = {"daily_refresh", "evaluate_alerts"}
 PINNED_SCHEDULES = {"daily_refresh_after_us_close"}
-PINNED_SENSORS: set[str] = set()
+PINNED_SENSORS: set[str] = {"alerts_after_successful_run"}
 
 
 def test_pinned_asset_keys_checks_jobs_schedules_and_sensors():

@@ -117,3 +117,72 @@ def test_start_after_the_last_close_raises(prices: pl.DataFrame) -> None:
     book = parse_portfolio({"start_date": date(2027, 1, 4), "collateral": {"shares": 1000.0}, "loan": LOAN})
     with pytest.raises(NoPricesError, match="2027-01-04"):
         ltv_daily(prices, book)
+
+
+@pytest.fixture(scope="module")
+def hedged(prices: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The same loan holding the July 380 puts: (ltv_daily, positions_daily) on the real surface."""
+    from datetime import datetime, timezone
+
+    from pipeline.market import embedded
+    from pipeline.portfolio.hedged import hedged_margin_call_prices
+    from pipeline.portfolio.positions import hedge_totals_daily, market_surface, positions_daily
+
+    book = _book(hedges=[HEDGE])
+    now = datetime.now(timezone.utc)
+    surface = market_surface(prices, embedded.load_gvz(now), embedded.load_rates(now))
+    positions = positions_daily(book, surface)
+    totals = hedge_totals_daily(positions).join(
+        hedged_margin_call_prices(positions, book.share_count, book.loan.amount, book.loan.margin_call_ltv), on="date")
+    return ltv_daily(prices, book, totals), positions
+
+
+def test_hedged_figures_on_the_expiry_day_by_hand(hedged: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    row = _on(hedged[0], date(2026, 7, 17))
+    assert row["hedge_value"] == pytest.approx(5795.00, abs=1e-6)
+    assert row["hedge_mark_source"] == "intrinsic"
+    assert row["hedged_ltv"] == pytest.approx(0.734891, abs=1e-6)
+    assert row["hedged_margin_call_price"] == pytest.approx(353.333333, abs=1e-6)
+    assert row["portfolio_delta"] == pytest.approx(1000 - 500, abs=1e-9)  # 5 ITM puts at expiry: -500 shares
+
+
+def test_days_without_the_hedge_are_unhedged(hedged: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    ltv, _ = hedged
+    outside = ltv.filter((pl.col("date") < date(2026, 6, 1)) | (pl.col("date") > date(2026, 7, 17)))
+    assert outside["hedge_value"].to_list() == [0.0] * outside.height
+    assert (outside["hedged_margin_call_price"] == outside["margin_call_price"]).all()
+    assert (outside["hedge_mark_source"] == "none").all()
+
+
+def test_hedged_margin_call_price_matches_quantlib_and_a_brentq_root(hedged: tuple[pl.DataFrame, pl.DataFrame]) -> None:
+    """2026-07-01 (dte 16): reprice the 5 puts with QuantLib's finite-difference American engine at
+    the same vol rule (skew at 380/P), rate and t, and solve 1000 P + 500 put(P) = 366,666.67 with
+    scipy's brentq; the pipeline's vectorised bisection with the Numba kernel must agree within 2 cents."""
+    ql = pytest.importorskip("QuantLib")
+    optimize = pytest.importorskip("scipy.optimize")
+    from pipeline.pricing.skew import skew_vol
+
+    ltv, positions = hedged
+    day = date(2026, 7, 1)
+    position = positions.filter(pl.col("date") == day).row(0, named=True)
+    today = ql.Date(day.day, day.month, day.year)
+    ql.Settings.instance().evaluationDate = today
+    expiry = today + int(position["dte"])
+    counter = ql.Actual365Fixed()
+
+    def put_value(spot: float) -> float:
+        vol = float(skew_vol(position["atm_vol"], 380.0 / spot, position["t_years"]))
+        process = ql.BlackScholesMertonProcess(
+            ql.QuoteHandle(ql.SimpleQuote(spot)),
+            ql.YieldTermStructureHandle(ql.FlatForward(today, 0.004, counter, ql.Continuous)),
+            ql.YieldTermStructureHandle(ql.FlatForward(today, position["rate"], counter, ql.Continuous)),
+            ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), vol, counter)))
+        option = ql.VanillaOption(ql.PlainVanillaPayoff(ql.Option.Put, 380.0), ql.AmericanExercise(today, expiry))
+        option.setPricingEngine(ql.FdBlackScholesVanillaEngine(process, 400, 400))
+        return option.NPV()
+
+    root = optimize.brentq(lambda p: 1000 * p + 500 * put_value(p) - 275000 / 0.75, 200.0, 400.0, xtol=1e-6)
+    row = _on(ltv, day)
+    assert row["hedged_margin_call_price"] == pytest.approx(root, abs=0.02)
+    assert row["hedged_margin_call_price"] < row["margin_call_price"]
+    assert row["hedge_value"] == pytest.approx(500 * put_value(row["gld_close"]), rel=2e-3)

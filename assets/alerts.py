@@ -1,0 +1,87 @@
+"""The alerts asset: evaluate the rules, fold them into the alert log, email what is pending.
+
+One asset, not two: it runs after `publish/report_pdf` so a critical email can attach the PDF
+of the same run, and evaluating, logging and delivering in one step keeps the read-modify-write
+of the log in one place. The log is persisted twice: right after the state change (so nothing
+is lost if delivery crashes) and after delivery (sent / attempts / last_error). SMTP settings
+come from `VAULT_SMTP_*` at run time and never reach the warehouse, the metadata or the log.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+
+from assets.resources import WAREHOUSE_TAG, MarketDataResource, OutputsResource, PortfolioResource, WarehouseResource
+from pipeline import warehouse as wh
+from pipeline.alerts import AlertInputs, AlertThresholds, SmtpSettings, deliver_pending, evaluate_alerts, update_alert_log
+from pipeline.alerts.state import conform_alert_log
+from pipeline.config import Portfolio
+
+ALERT_LOG_TABLE = "history.alerts"
+UNHEALTHY_INGEST = frozenset({"partial", "stale"})  # raw.ingest_log statuses that raise data_stale
+ALERTS_KEY = dg.AssetKey(["analytics", "alerts"])
+
+
+def alert_thresholds(book: Portfolio) -> AlertThresholds:
+    """The rules' trigger levels from portfolio.toml."""
+    return AlertThresholds(ltv_warn=book.alerts.warn_ltv, ltv_critical=book.alerts.critical_ltv,
+                           ltv_liquidation=book.loan.liquidation_ltv,
+                           hedge_expiry_days=book.alerts.hedge_expiry_days)
+
+
+def _inputs(conn, book: Portfolio) -> AlertInputs:  # noqa: ANN001
+    latest = conn.sql("SELECT date, ltv, gld_close, margin_call_price, cure_amount FROM analytics.ltv_latest").pl()
+    if latest.is_empty():
+        raise ValueError("analytics.ltv_daily is empty; materialize analytics/ltv_daily first")
+    row = latest.row(0, named=True)
+    positions = conn.sql("SELECT position_id, dte, triage, triage_rule FROM analytics.positions_latest").pl()
+    ingest = conn.sql("SELECT table_name, status, reason FROM raw.ingest_status").pl()
+    data_status = {t: f"{s}: {r}" if s in UNHEALTHY_INGEST else "ok" for t, s, r in ingest.rows()}
+    return AlertInputs(as_of=row["date"], ltv=row["ltv"], gld_close=row["gld_close"],
+                       margin_call_price=row["margin_call_price"], cure_amount=row["cure_amount"],
+                       thresholds=alert_thresholds(book), positions=positions, data_status=data_status)
+
+
+def latest_report(reports_dir: Path) -> Path | None:
+    """The newest PDF summary (names carry the ISO market date, so name order is date order)."""
+    reports = sorted(reports_dir.glob("vault_summary_*.pdf"))
+    return reports[-1] if reports else None
+
+
+@dg.asset(key_prefix="analytics", group_name="alerts", kinds={"duckdb", "email"},
+          deps=[dg.AssetKey(["analytics", "ltv_daily"]), dg.AssetKey(["analytics", "positions_daily"]),
+                dg.AssetKey(["publish", "report_pdf"])],
+          op_tags=WAREHOUSE_TAG)
+def alerts(context: dg.AssetExecutionContext, portfolio: PortfolioResource, warehouse: WarehouseResource,
+           market: MarketDataResource, outputs: OutputsResource) -> dg.MaterializeResult:
+    """Alert history log (history.alerts, read as analytics.alerts): one row per state change, emailed once."""
+    book = portfolio.load()
+    now = market.now()
+    settings = SmtpSettings.from_env()  # raises on a malformed VAULT_SMTP_* before anything changes
+    with warehouse.open() as conn:
+        active = evaluate_alerts(_inputs(conn, book))
+        log = conform_alert_log(wh.read_table(conn, ALERT_LOG_TABLE, order_by="first_seen, alert_id"))
+        log = update_alert_log(log, active, now, timedelta(hours=book.alerts.cooldown_hours))
+        wh.replace_rows(conn, ALERT_LOG_TABLE, log)
+    if settings is None:
+        context.log.info("email off: VAULT_SMTP_HOST is not set; pending alerts stay in analytics.alerts")
+    elif not book.alerts.recipients:
+        context.log.warning("email on but alerts.recipients is empty in the portfolio file; alerts stay pending")
+        settings = None
+    log, result = deliver_pending(log, settings, book.alerts.recipients, latest_report(Path(outputs.reports_dir)), now)
+    with warehouse.open() as conn:
+        wh.replace_rows(conn, ALERT_LOG_TABLE, log)
+    if result.error:
+        context.log.warning(f"alert email failed, {result.pending} alert(s) kept pending for the next run: {result.error}")
+    elif result.sent:
+        context.log.info(f"alert email sent for {result.sent} alert(s)"
+                         + (f" with {result.attachment.name}" if result.attachment else ""))
+    return dg.MaterializeResult(metadata={
+        "active": ", ".join(f"{r}({s})" for r, s in active.select("rule", "subject").rows()) or "(none)",
+        "log_rows": log.height,
+        "sent": result.sent,
+        "pending": result.pending,
+        "email": "on" if result.email_enabled else "off",
+    })
