@@ -164,3 +164,25 @@ def test_smtp_password_never_reaches_the_warehouse_or_the_run_log(sandbox, monke
     assert {row[9] for row in rows} == {"pending"} and all(row[12] for row in rows)  # last_error set
     assert not any("s3cret-Pa55word" in str(value) for value in everything)
     assert not any("s3cret-Pa55word" in line for line in pipeline.messages(result))
+
+
+def test_sensor_evaluates_alerts_only_after_runs_that_left_them_out(sandbox, monkeypatch) -> None:
+    """The daily run (alerts included) is skipped; a hand-made partial run gets one follow-up request."""
+    from assets.definitions import ALL_ASSETS
+    from assets.sensors import alerts_after_successful_run
+
+    pipeline = Pipeline(sandbox, monkeypatch)
+    full = pipeline.run(275_000)
+    partial = dg.materialize(
+        ALL_ASSETS, resources=sandbox.resources(), selection=[dg.AssetKey(["analytics", "ltv_daily"])], instance=pipeline.instance)
+
+    def evaluate(result: dg.ExecuteInProcessResult):  # noqa: ANN202
+        context = dg.build_run_status_sensor_context(
+            sensor_name=alerts_after_successful_run.name, dagster_instance=pipeline.instance,
+            dagster_run=result.dagster_run, dagster_event=result.get_run_success_event())
+        return alerts_after_successful_run(context)
+
+    assert isinstance(evaluate(full), dg.SkipReason)
+    request = evaluate(partial)
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_key == f"alerts-after-{partial.run_id}"
