@@ -110,24 +110,22 @@ def implied_vol_european_scalar_nb(price, is_call, spot, strike, t, rate, q):
         return math.nan, EXPIRED
     if not math.isfinite(t):
         return math.nan, BAD_INPUT
-    df_r = math.exp(-rate * t)
-    log_fk = math.log(spot / strike) + (rate - q) * t
-    forward = spot * math.exp((rate - q) * t)
-    p = price / df_r
-    intrinsic = max(forward - strike, 0.0) if is_call else max(strike - forward, 0.0)
-    upper = forward if is_call else strike
-    scale = max(forward, strike)
-    tol = TIME_VALUE_TOL * scale
-    time_value = p - intrinsic
+    # bounds in discounted terms (no forward overflow for huge r t)
+    spot_q = spot * math.exp(-q * t)
+    strike_r = strike * math.exp(-rate * t)
+    lower = max(spot_q - strike_r, 0.0) if is_call else max(strike_r - spot_q, 0.0)
+    upper = spot_q if is_call else strike_r
+    tol = TIME_VALUE_TOL * max(spot_q, strike_r)
+    time_value = price - lower
     if time_value < -tol:
         return math.nan, BELOW_INTRINSIC
-    if p >= upper - tol:
+    if price >= upper - tol:
         return math.nan, ABOVE_UPPER_BOUND
     if time_value <= tol:
         return math.nan, NO_TIME_VALUE
-    x = -abs(log_fk)
-    beta = time_value / math.sqrt(forward * strike)
-    if beta >= math.exp(0.5 * x):
+    x = -abs(math.log(spot / strike) + (rate - q) * t)
+    beta = time_value / (math.sqrt(spot_q) * math.sqrt(strike_r))
+    if not beta < math.exp(0.5 * x):
         return math.nan, ABOVE_UPPER_BOUND
     s = normalised_vol_nb(beta, x)
     return s / math.sqrt(t), OK

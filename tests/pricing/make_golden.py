@@ -29,7 +29,11 @@ def _pick(cases: dict[str, np.ndarray], idx: np.ndarray) -> list[dict]:
 
 
 def _well_posed(row: dict, price: float, american: bool) -> bool:
-    """Time value above 1e-10 max(S, K) and a vega large enough that price rounding moves vol < 1e-12."""
+    """Time value above 1e-10 max(S, K) and a vega large enough that price rounding moves vol < 1e-12.
+
+    American quotes also need an American vega >= 0.05 (QuantLib's and our American prices
+    differ by up to 1e-4, so flatter quotes do not pin the vol down).
+    """
     s, k, t, r, q = row["spot"], row["strike"], row["t"], row["rate"], row["q"]
     sign = 1.0 if row["is_call"] else -1.0
     if american:
@@ -38,6 +42,8 @@ def _well_posed(row: dict, price: float, american: bool) -> bool:
         lower = max(sign * (s * np.exp(-q * t) - k * np.exp(-r * t)), 0.0)
     scale = max(s, k)
     vega = row["european"]["vega"]
+    if american and row["american_vega"] < 0.05:
+        return False
     return bool(price - lower > 1e-10 * scale and vega * 1e-12 >= 64 * np.finfo(float).eps * scale)
 
 
@@ -52,6 +58,10 @@ def main() -> None:
         price, delta, gamma, theta, vega, rho = oracle.european(*args)
         row["european"] = {"price": price, "delta": delta, "gamma": gamma, "theta": theta, "vega": vega, "rho": rho}
         row["american_price"] = oracle.american(*args)
+        bump = 1e-4
+        up = oracle.american(*args[:-1], row["vol"] + bump)
+        dn = oracle.american(*args[:-1], row["vol"] - bump)
+        row["american_vega"] = (up - dn) / (2 * bump)
     # implied-vol cases: quote, inputs, expected vol (NaN -> null) and reason
     # "OK" when the quote carries identifiable time value (see _well_posed), else "ILL_POSED":
     # then any reason is accepted as long as NaN <=> reason != OK and an OK vol reprices.

@@ -1,0 +1,182 @@
+"""Implied-vol round trips, reason codes and property tests.
+
+Well-posed quote (the only ones held to the tight tolerance): time value above
+1e-10 max(S, K) over the lower bound (European: discounted forward intrinsic;
+American: immediate exercise value) and vega * 1e-12 >= 64 eps max(S, K), i.e.
+a price rounding error at the scale of S, K moves the vol by less than 1e-12.
+Everything else must come back either OK and repricing, or NaN with a
+non-OK reason; never an exception.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.pricing import IVReason, american_greeks, american_price, bs_greeks, implied_vol
+from pipeline.pricing.reference import implied_vol_ref
+
+EPS = np.finfo(float).eps
+
+
+def _random_set(n: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {
+        "is_call": rng.random(n) < 0.5,
+        "spot": np.full(n, 100.0),
+        "strike": rng.uniform(20.0, 300.0, n),
+        "t": rng.integers(1, 1096, n) / 365.0,
+        "rate": rng.uniform(0.0, 0.08, n),
+        "q": rng.uniform(-0.02, 0.05, n),
+        "vol": rng.uniform(0.03, 1.5, n),
+    }
+
+
+def _well_posed(c: dict, price: np.ndarray, vega: np.ndarray, american: bool) -> np.ndarray:
+    sign = np.where(c["is_call"], 1.0, -1.0)
+    if american:
+        lower = np.maximum(sign * (c["spot"] - c["strike"]), 0.0)
+    else:
+        lower = np.maximum(sign * (c["spot"] * np.exp(-c["q"] * c["t"]) - c["strike"] * np.exp(-c["rate"] * c["t"])), 0.0)
+    scale = np.maximum(c["spot"], c["strike"])
+    return (price - lower > 1e-10 * scale) & (vega * 1e-12 >= 64 * EPS * scale)
+
+
+def _inputs(c: dict) -> tuple:
+    return c["is_call"], c["spot"], c["strike"], c["t"], c["rate"], c["q"]
+
+
+def test_european_round_trip_200k():
+    c = _random_set(200_000, seed=21)
+    g = bs_greeks(*_inputs(c), c["vol"])
+    vol, reason = implied_vol(g.price, *_inputs(c))
+    well = _well_posed(c, g.price, g.vega, american=False)
+    assert well.mean() > 0.7
+    assert (reason[well] == IVReason.OK).all()
+    assert np.abs(vol[well] - c["vol"][well]).max() <= 1e-12
+    # ill-posed ones: NaN exactly when not OK, and an OK vol reprices to rounding
+    assert (np.isnan(vol) == (reason != IVReason.OK)).all()
+    ok = reason == IVReason.OK
+    repriced = bs_greeks(*(a[ok] for a in _inputs(c)), vol[ok]).price
+    assert np.abs(repriced - g.price[ok]).max() <= 1e-11 * 300
+
+
+def test_european_matches_scipy_brent_reference():
+    c = _random_set(300, seed=4)
+    g = bs_greeks(*_inputs(c), c["vol"])
+    vol, reason = implied_vol(g.price, *_inputs(c))
+    well = _well_posed(c, g.price, g.vega, american=False)
+    for i in np.flatnonzero(well):
+        ref = implied_vol_ref(g.price[i], bool(c["is_call"][i]), 100.0, c["strike"][i], c["t"][i], c["rate"][i], c["q"][i])
+        assert abs(vol[i] - ref) <= 1e-9, i
+
+
+def test_american_round_trip():
+    c = _random_set(400, seed=8)
+    g = american_greeks(*_inputs(c), c["vol"])
+    vol, reason = implied_vol(g.price, *_inputs(c), american=True)
+    well = _well_posed(c, g.price, g.vega, american=True)
+    assert well.mean() > 0.6
+    assert (reason[well] == IVReason.OK).all()
+    err = np.abs(vol[well] - c["vol"][well])
+    assert err.max() <= 1e-8, err.max()
+    assert (np.isnan(vol) == (reason != IVReason.OK)).all()
+
+
+@pytest.mark.parametrize("american", [False, True])
+def test_reason_codes(american):
+    s, k, t, r, q = 100.0, 100.0, 0.25, 0.03, 0.004
+    cases = [
+        (True, 100.0, 50.0, t, 40.0, IVReason.BELOW_INTRINSIC),  # below S e^-qt - K e^-rt
+        (True, 100.0, k, t, 100.5, IVReason.ABOVE_UPPER_BOUND),
+        (False, 100.0, k, t, 150.0, IVReason.ABOVE_UPPER_BOUND),
+        (True, 100.0, k, 0.0, 2.0, IVReason.EXPIRED),
+        (True, 100.0, k, -1.0, 2.0, IVReason.EXPIRED),
+        (True, np.nan, k, t, 2.0, IVReason.BAD_INPUT),
+        (True, 100.0, k, np.nan, 2.0, IVReason.BAD_INPUT),
+        (True, 100.0, k, t, 0.0, IVReason.BAD_INPUT),
+        (True, 100.0, k, t, -1.0, IVReason.BAD_INPUT),
+        (True, -5.0, k, t, 2.0, IVReason.BAD_INPUT),
+        (True, 100.0, 0.0, t, 2.0, IVReason.BAD_INPUT),
+        (True, 100.0, k, t, np.inf, IVReason.BAD_INPUT),
+        (False, 100.0, 300.0, t, 300.0 * math.exp(-r * t) - 100.0 * math.exp(-q * t), IVReason.NO_TIME_VALUE),
+    ]
+    if american:  # deep ITM American put at exactly intrinsic: exercise value, no time value
+        cases[-1] = (False, 100.0, 300.0, t, 200.0, IVReason.NO_TIME_VALUE)
+    is_call, spot, strike, tt, price, expected = (np.array(x) for x in zip(*cases))
+    vol, reason = implied_vol(price, is_call, spot, strike, tt, r, q, american=american)
+    np.testing.assert_array_equal(reason, expected)
+    assert np.isnan(vol).all()
+
+
+def test_shapes_and_dtype():
+    vol, reason = implied_vol(np.full((2, 3), 5.0), True, 100.0, 100.0, 0.5, 0.03, 0.0)
+    assert vol.shape == (2, 3) and reason.dtype == np.int8
+
+
+finite = dict(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    is_call=st.booleans(),
+    strike=st.floats(20.0, 300.0, **finite),
+    days=st.integers(1, 1095),
+    rate=st.floats(0.0, 0.08, **finite),
+    q=st.floats(-0.02, 0.05, **finite),
+    vol=st.floats(0.03, 1.5, **finite),
+)
+def test_property_european_round_trip(is_call, strike, days, rate, q, vol):
+    c = {"is_call": np.array([is_call]), "spot": np.array([100.0]), "strike": np.array([strike]),
+         "t": np.array([days / 365]), "rate": np.array([rate]), "q": np.array([q])}
+    g = bs_greeks(*_inputs(c), vol)
+    v, reason = implied_vol(g.price, *_inputs(c))
+    if _well_posed(c, g.price, g.vega, american=False)[0]:
+        assert reason[0] == IVReason.OK and abs(v[0] - vol) <= 1e-12
+    else:
+        assert np.isnan(v[0]) == (reason[0] != IVReason.OK)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    price=st.floats(allow_nan=True, allow_infinity=True),
+    spot=st.floats(allow_nan=True, allow_infinity=True),
+    strike=st.floats(allow_nan=True, allow_infinity=True),
+    t=st.floats(allow_nan=True, allow_infinity=True),
+    rate=st.floats(-1.0, 1.0),
+    is_call=st.booleans(),
+)
+def test_property_never_raises_and_reason_matches_nan(price, spot, strike, t, rate, is_call):
+    v, reason = implied_vol(price, is_call, spot, strike, t, rate, 0.0)
+    assert reason.dtype == np.int8 and int(reason) in {int(x) for x in IVReason}
+    assert np.isnan(v) == (reason != IVReason.OK)
+    if reason == IVReason.OK:
+        assert v > 0.0
+        repriced = bs_greeks(is_call, spot, strike, t, rate, 0.0, v).price
+        assert abs(repriced - price) <= 1e-9 * max(price, spot, strike)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    is_call=st.booleans(),
+    strike=st.floats(60.0, 160.0, **finite),
+    days=st.integers(5, 1095),
+    rate=st.floats(0.005, 0.08, **finite),
+    q=st.floats(0.0, 0.05, **finite),
+    vol=st.floats(0.05, 1.2, **finite),
+)
+def test_property_american_round_trip(is_call, strike, days, rate, q, vol):
+    args = (is_call, 100.0, strike, days / 365, rate, q)
+    price = american_price(*args, vol)
+    v, reason = implied_vol(price, *args, american=True)
+    c = {"is_call": np.array([is_call]), "spot": np.array([100.0]), "strike": np.array([strike]),
+         "t": np.array([days / 365]), "rate": np.array([rate]), "q": np.array([q])}
+    vega = american_greeks(*args, vol).vega
+    if _well_posed(c, np.atleast_1d(price), np.atleast_1d(vega), american=True)[0]:
+        assert reason == IVReason.OK and abs(v - vol) <= 1e-8
+    else:
+        assert np.isnan(v) == (reason != IVReason.OK)
