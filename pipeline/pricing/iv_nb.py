@@ -17,7 +17,7 @@ from numba import njit, prange
 
 from .american_nb import american_scalar_nb
 from .bsm_nb import bs_scalar_call_nb
-from .special_nb import INV_SQRT_2PI, exp_nb, gauss_nb, log_nb, ncdf_from_gauss_nb
+from .special_nb import INV_SQRT_2PI, gauss_nb, ncdf_from_gauss_branchy_nb
 
 OK = 0
 BELOW_INTRINSIC = 1
@@ -39,7 +39,7 @@ def normalised_otm_nb(x: float, s: float, ex: float):
     d2 = h - 0.5 * s
     g1 = gauss_nb(d1)
     g2 = g1 * ex * ex  # exp(-d2^2/2) = exp(-d1^2/2) e^x
-    b = ex * ncdf_from_gauss_nb(d1, g1) - ncdf_from_gauss_nb(d2, g2) / ex
+    b = ex * ncdf_from_gauss_branchy_nb(d1, g1) - ncdf_from_gauss_branchy_nb(d2, g2) / ex
     db = ex * INV_SQRT_2PI * g1
     return b, db
 
