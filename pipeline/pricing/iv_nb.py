@@ -17,7 +17,7 @@ from numba import njit, prange
 
 from .american_nb import american_scalar_nb
 from .bsm_nb import bs_scalar_call_nb
-from .special_nb import INV_SQRT_2PI, gauss_nb, ncdf_from_gauss_branchy_nb
+from .special_nb import INV_SQRT_2PI, gauss_nb, inverse_ncdf_guess_nb, ncdf_from_gauss_branchy_nb
 
 OK = 0
 BELOW_INTRINSIC = 1
@@ -54,13 +54,15 @@ def normalised_vol_nb(beta: float, x: float) -> float:
     lo = 0.0
     hi = s_c if lower else math.inf
     if lower:
-        # asymptotic b ~ exp(-x^2/(2 s^2)) guess, never above s_c
-        lb = math.log(beta)
-        s = abs(x) / math.sqrt(-2.0 * lb) if lb < 0.0 else s_c
-        s = min(s, s_c)
+        # Jaeckel's lower asymptote b ~ 2 pi |x| / (3 sqrt 3) N(-|x| / (sqrt 3 s))^3, inverted
+        u = (beta * 3.0 * math.sqrt(3.0) / (2.0 * math.pi * abs(x))) ** (1.0 / 3.0)
+        s = -abs(x) / (math.sqrt(3.0) * inverse_ncdf_guess_nb(u)) if u < 0.5 else s_c
+        s = s if (s > 0.0 and s < s_c) else 0.5 * s_c
     else:
-        # upper region: ATM-like guess from b ~ e^{x/2} (2 N(s/2) - 1) ~ e^{x/2} s/sqrt(2 pi)
-        s = max(s_c, 2.5066282746310002 * beta * math.exp(-0.5 * x))
+        # upper region: e^{x/2} - b ~ (e^{x/2} + e^{-x/2}) N(-s/2), inverted
+        u = (ex - beta) / (ex + 1.0 / ex)
+        s = -2.0 * inverse_ncdf_guess_nb(u) if u > 0.0 else 2.0 * s_c + 1.0
+        s = s if s > s_c else s_c
     log_beta = math.log(beta)
     for _ in range(MAX_ITER):
         b, db = normalised_otm_nb(x, s, ex)
@@ -87,11 +89,14 @@ def normalised_vol_nb(beta: float, x: float) -> float:
             return s
         newton = f / fp if fp > 0.0 else math.inf
         denom = 1.0 - 0.5 * newton * fpp / fp if fp > 0.0 else 1.0
-        step = newton / denom if denom > 0.5 else newton
+        halley = denom > 0.5
+        step = newton / denom if halley else newton
         s_new = s - step
-        if not (s_new > lo and s_new < hi):
+        accepted = s_new > lo and s_new < hi
+        if not accepted:
             s_new = 0.5 * (lo + hi) if hi < math.inf else 2.0 * s
-        if abs(s_new - s) <= 2e-16 * s:
+        # an accepted Halley step of 1e-7 s leaves ~1e-21 s (cubic); anything else must stall first
+        if abs(s_new - s) <= (1e-7 if (halley and accepted) else 2e-16) * s:
             return s_new
         s = s_new
     return s

@@ -131,15 +131,8 @@ def log_nb(x: float) -> float:
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def ncdf_from_gauss_nb(x: float, gauss: float) -> float:
-    """Standard normal cdf Phi(x) given gauss = exp(-x*x/2) (shared with the pdf).
-
-    Cody's three rational approximations are all evaluated and selected, so the
-    function is branch-free; relative accuracy ~1e-15 including the lower tail.
-    """
-    y = abs(x) * SQRT1_2
-    # |y| <= 0.46875: erf(y) = y * P(y^2)/Q(y^2)
-    z = y * y
+def _erf_ratio_small(z: float) -> float:
+    """erf(y)/y for y^2 = z <= 0.46875^2 (Cody, first interval)."""
     num = 1.85777706184603153e-1 * z
     den = z
     num = (num + 3.16112374387056560e00) * z
@@ -148,8 +141,12 @@ def ncdf_from_gauss_nb(x: float, gauss: float) -> float:
     den = (den + 2.44024637934444173e02) * z
     num = (num + 3.77485237685302021e02) * z
     den = (den + 1.28261652607737228e03) * z
-    erf_small = (x * SQRT1_2) * (num + 3.20937758913846947e03) / (den + 2.84423683343917062e03)
-    # 0.46875 < y <= 4: erfc(y) = exp(-y^2) * P(y)/Q(y)
+    return (num + 3.20937758913846947e03) / (den + 2.84423683343917062e03)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _erfc_scaled_mid(y: float) -> float:
+    """exp(y^2) erfc(y) for 0.46875 < y <= 4 (Cody, second interval)."""
     num = 2.15311535474403846e-8 * y
     den = y
     num = (num + 5.64188496988670089e-1) * y
@@ -166,8 +163,12 @@ def ncdf_from_gauss_nb(x: float, gauss: float) -> float:
     den = (den + 4.36261909014324716e03) * y
     num = (num + 2.05107837782607147e03) * y
     den = (den + 3.43936767414372164e03) * y
-    mid = (num + 1.23033935479799725e03) / (den + 1.23033935480374942e03)
-    # y > 4: erfc(y) = exp(-y^2)/y * (1/sqrt(pi) - w P(w)/Q(w)), w = 1/y^2
+    return (num + 1.23033935479799725e03) / (den + 1.23033935480374942e03)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _erfc_scaled_tail(z: float) -> float:
+    """exp(y^2) erfc(y) for y > 4, z = y^2 (Cody, third interval, w = 1/y^2); z clamped to >= 16."""
     w = 1.0 / (z if z > 16.0 else 16.0)
     num = 1.63153871373020978e-2 * w
     den = w
@@ -179,52 +180,39 @@ def ncdf_from_gauss_nb(x: float, gauss: float) -> float:
     den = (den + 5.27905102951428412e-1) * w
     num = (num + 1.60837851487422766e-2) * w
     den = (den + 6.05183413124413191e-2) * w
-    tail_r = (RSQRT_PI - w * (num + 6.58749161529837803e-4) / (den + 2.33520497626869185e-3)) * math.sqrt(w)
+    return (RSQRT_PI - w * (num + 6.58749161529837803e-4) / (den + 2.33520497626869185e-3)) * math.sqrt(w)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def ncdf_from_gauss_nb(x: float, gauss: float) -> float:
+    """Standard normal cdf Phi(x) given gauss = exp(-x*x/2) (shared with the pdf).
+
+    Cody's three rational approximations are all evaluated and selected, so the
+    function is branch-free (vectorises); relative accuracy ~1e-15 including the lower tail.
+    """
+    y = abs(x) * SQRT1_2
+    z = y * y
+    erf_small = (x * SQRT1_2) * _erf_ratio_small(z)
+    mid = _erfc_scaled_mid(y)
+    tail_r = _erfc_scaled_tail(z)
     scaled = mid if y <= 4.0 else tail_r
     half_erfc = 0.5 * gauss * scaled  # = Phi(-|x|)
-    upper = x >= 0.0
-    tail_cdf = 1.0 - half_erfc if upper else half_erfc
+    tail_cdf = 1.0 - half_erfc if x >= 0.0 else half_erfc
     res = 0.5 + 0.5 * erf_small if y <= 0.46875 else tail_cdf
     return res if x == x else x
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def ncdf_from_gauss_branchy_nb(x: float, gauss: float) -> float:
-    """Same values as ncdf_from_gauss_nb but evaluates only the needed rational (faster in scalar code)."""
+    """Same values as ncdf_from_gauss_nb, evaluating only the needed rational (faster in scalar code)."""
     y = abs(x) * SQRT1_2
+    z = y * y
     if y <= 0.46875:
-        z = y * y
-        num = 1.85777706184603153e-1 * z
-        den = z
-        num = (num + 3.16112374387056560e00) * z
-        den = (den + 2.36012909523441209e01) * z
-        num = (num + 1.13864154151050156e02) * z
-        den = (den + 2.44024637934444173e02) * z
-        num = (num + 3.77485237685302021e02) * z
-        den = (den + 1.28261652607737228e03) * z
-        return 0.5 + 0.5 * (x * SQRT1_2) * (num + 3.20937758913846947e03) / (den + 2.84423683343917062e03)
-    if y <= 4.0:
-        num = 2.15311535474403846e-8 * y
-        den = y
-        num = (num + 5.64188496988670089e-1) * y
-        den = (den + 1.57449261107098347e01) * y
-        num = (num + 8.88314979438837594e00) * y
-        den = (den + 1.17693950891312499e02) * y
-        num = (num + 6.61191906371416295e01) * y
-        den = (den + 5.37181101862009858e02) * y
-        num = (num + 2.98635138197400131e02) * y
-        den = (den + 1.62138957456669019e03) * y
-        num = (num + 8.81952221241769090e02) * y
-        den = (den + 3.29079923573345963e03) * y
-        num = (num + 1.71204761263407058e03) * y
-        den = (den + 4.36261909014324716e03) * y
-        num = (num + 2.05107837782607147e03) * y
-        den = (den + 3.43936767414372164e03) * y
-        scaled = (num + 1.23033935479799725e03) / (den + 1.23033935480374942e03)
-    else:
-        return ncdf_from_gauss_nb(x, gauss)
+        return 0.5 + 0.5 * (x * SQRT1_2) * _erf_ratio_small(z)
+    scaled = _erfc_scaled_mid(y) if y <= 4.0 else _erfc_scaled_tail(z)
     half_erfc = 0.5 * gauss * scaled
-    return 1.0 - half_erfc if x >= 0.0 else half_erfc
+    res = 1.0 - half_erfc if x >= 0.0 else half_erfc
+    return res if x == x else x
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -246,3 +234,22 @@ def ncdf_nb(x: float) -> float:
 def npdf_nb(x: float) -> float:
     """Standard normal density phi(x)."""
     return INV_SQRT_2PI * gauss_nb(x)
+
+
+@njit(cache=True, error_model="numpy")
+def inverse_ncdf_guess_nb(p: float) -> float:
+    """Phi^{-1}(p) to ~1e-9 relative (P. J. Acklam's rational approximation); for starting guesses only."""
+    if p < 0.02425:
+        q = math.sqrt(-2.0 * math.log(p))
+        return (((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838e00) * q
+                  - 2.549732539343734e00) * q + 4.374664141464968e00) * q + 2.938163982698783e00) / (
+            (((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e00) * q
+             + 3.754408661907416e00) * q + 1.0)
+    if p > 1.0 - 0.02425:
+        return -inverse_ncdf_guess_nb(1.0 - p)
+    q = p - 0.5
+    r = q * q
+    return (((((-3.969683028665376e01 * r + 2.209460984245205e02) * r - 2.759285104469687e02) * r
+              + 1.383577518672690e02) * r - 3.066479806614716e01) * r + 2.506628277459239e00) * q / (
+        ((((-5.447609879822406e01 * r + 1.615858368580409e02) * r - 1.556989798598866e02) * r
+          + 6.680131188771972e01) * r - 1.328068155288572e01) * r + 1.0)
