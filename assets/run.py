@@ -5,10 +5,13 @@ points it at this project), so the run also shows up in the Dagster UI.
 """
 
 import sys
+from datetime import datetime, timezone
 
 import dagster as dg
+import duckdb
 
 from pipeline import config, paths, warehouse
+from pipeline.market import embedded, options
 
 
 def main() -> int:
@@ -19,7 +22,8 @@ def main() -> int:
         return 2
     instance = dg.DagsterInstance.get()
     job = dg.reconstructable(_daily_job)
-    result = dg.execute_job(job, instance=instance)
+    snapshot_day = _snapshot_partition()
+    result = dg.execute_job(job, instance=instance, tags={"dagster/partition": snapshot_day})
     if not result.success:
         print(f"run {result.run_id} failed; see the log above or the Dagster UI (make ui)", file=sys.stderr)
         return 1
@@ -28,16 +32,41 @@ def main() -> int:
             "SELECT date, gld_close, ltv, margin_call_price, distance_to_margin_call "
             "FROM analytics.ltv_latest").fetchone()
         status = warehouse.latest_ingest_status(conn)
+        chain = conn.execute("SELECT snapshot_date, source, count(*) FROM analytics.chain_latest "
+                             "GROUP BY ALL").fetchall()
     day, close, ltv, call_price, distance = latest
     reports = sorted(paths.reports_dir().glob("*.pdf"))
     print(f"\nPortfolio  {book.name}: LTV {ltv:.1%} on {day} (GLD {close:.2f}); "
           f"margin call at GLD {call_price:.2f}, {distance:.1%} below")
     for table, detail in status.items():
         print(f"Data       {table}: {detail}")
+    for chain_day, source, contracts in chain:
+        note = " (model chain, not market quotes)" if source == "model" else ""
+        print(f"Chain      {chain_day}: {contracts} contracts, source {source}{note}")
     print(f"Warehouse  {warehouse.warehouse_path()}")
     print(f"Site       {paths.site_dir() / 'index.html'}")
     print(f"Reports    {', '.join(str(p) for p in reports) or '(none)'}")
     return 0
+
+
+def _snapshot_partition() -> str:
+    """The chain-snapshot partition this run fills (the job holds a daily-partitioned asset).
+
+    Live: the last completed NYSE session. Offline: the latest GLD day in the data (embedded, or
+    already stored by an earlier live run) - the model chain is for the latest trading day we
+    have a close for, not for today.
+    """
+    now = datetime.now(timezone.utc)
+    latest = embedded.load_prices("GLD", now)["date"].max()
+    if warehouse.warehouse_path().exists():
+        try:
+            with warehouse.open_warehouse(warehouse.warehouse_path(), read_only=True) as conn:
+                stored = conn.execute(
+                    "SELECT max(date) FROM raw.prices_daily WHERE symbol = 'GLD'").fetchall()[0][0]
+            latest = max(latest, stored) if stored else latest
+        except duckdb.CatalogException:  # a file from before the first run has no tables yet
+            pass
+    return options.default_snapshot_day(paths.live_mode(), now, latest).isoformat()
 
 
 def _daily_job() -> dg.JobDefinition:

@@ -1,5 +1,7 @@
 """The daily job and its schedule: refresh everything after the US close."""
 
+from zoneinfo import ZoneInfo
+
 import dagster as dg
 
 from assets.resources import WAREHOUSE_TAG
@@ -24,10 +26,16 @@ daily_refresh_job = dg.define_asset_job(
 )
 
 # 18:30 New York time, Monday to Friday: after the 16:00 close and Yahoo's end-of-day update.
-daily_refresh_schedule = dg.ScheduleDefinition(
+# The job holds the daily-partitioned chain snapshot (raw/option_quotes), so each tick asks for
+# the partition of its own New York day: that session's chain. (build_schedule_from_partitioned_job
+# cannot keep a weekday-only cron for a time-partitioned job, hence a plain schedule.)
+@dg.schedule(
     name="daily_refresh_after_us_close",
     job=daily_refresh_job,
     cron_schedule="30 18 * * 1-5",
     execution_timezone="America/New_York",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
+def daily_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    tick = context.scheduled_execution_time.astimezone(ZoneInfo("America/New_York"))
+    return dg.RunRequest(partition_key=tick.date().isoformat())

@@ -44,6 +44,7 @@ CREATE TABLE IF NOT EXISTS analytics.option_valuations (
     flag_no_vendor_iv BOOLEAN  NOT NULL,  -- vendor IV null or 0
     flag_iv_failed    BOOLEAN  NOT NULL,  -- iv_reason <> 0
     quality_flags     VARCHAR  NOT NULL,  -- the raised flags, comma-separated ('' = clean)
+    fetched_at        TIMESTAMPTZ NOT NULL, -- of the quote (a re-fetched day is valued again)
     PRIMARY KEY (snapshot_date, contract)
 );
 
@@ -53,7 +54,8 @@ CREATE TABLE IF NOT EXISTS analytics.option_valuations (
 CREATE TABLE IF NOT EXISTS analytics.vol_surface_daily (
     date               DATE    NOT NULL PRIMARY KEY,
     iv_source          VARCHAR NOT NULL,  -- 'chain:model' | 'chain:yfinance' | 'synthetic'
-    atm_vol_source     VARCHAR,           -- synthetic days: 'gvz' | 'gvz_carried' | 'hv20_scaled' | 'prior'
+    atm_vol_source     VARCHAR,           -- synthetic and model-chain days: 'gvz' | 'gvz_carried' |
+                                          -- 'hv20_scaled' | 'prior'; null for market chains
     expiries_used      INTEGER NOT NULL,  -- tenors/expiries with an ATM IV that day
     min_tenor_days     INTEGER,           -- shortest/longest of them: targets outside are flat-vol
     max_tenor_days     INTEGER,           -- extrapolated
