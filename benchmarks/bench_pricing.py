@@ -286,8 +286,10 @@ def main() -> None:
             f"{_fmt(v)} | {'' if v is None else f'{ours[key] / v:,.1f}x'} |"
         )
     table = "\n".join(lines)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     notes = [
-        f"Machine: {_machine()}. Shared with other jobs while measured: numbers are best of {REPEATS} repeats.",
+        f"Machine: {_machine()}. Shared with other jobs while measured (load average at the end: {load}); "
+        f"numbers are best of {REPEATS} repeats.",
         f"Sizes: ours {n_euro:,} / {n_iv:,} / {n_am:,} / {n_am_iv:,} options; NumPy 400k / 100k / 400 / 100; "
         "QuantLib 3,000 / 1,000 / 100 / 30 per option (extrapolated); py_vollib 400k.",
         "NumPy/SciPy baselines (pipeline/pricing/reference.py and this script): vectorised BSM with "
