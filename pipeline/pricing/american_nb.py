@@ -29,7 +29,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bsm_nb import bs_scalar_call_nb
-from .special_nb import INV_SQRT_2PI, exp_nb, gauss_nb, log_nb, ncdf_from_gauss_nb, ncdf_nb
+from .special_nb import INV_SQRT_2PI, exp_nb, gauss_nb, ncdf_from_gauss_nb, ncdf_nb
 
 VOL_BUMP = 1e-5
 RATE_BUMP = 1e-5
