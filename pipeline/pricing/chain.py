@@ -67,16 +67,18 @@ def model_bid_ask(theo: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarr
     theo 10.00, t 0.25: spread = 0.02 + 0.02*10*1.125 = 0.245 -> 9.8775 .. 10.1225, ticks 0.05
     -> bid 9.85, ask 10.15.
 
-    >>> model_bid_ask(np.array([10.0, 0.004]), np.array([0.25, 0.25]))
-    (array([9.85, 0.  ]), array([10.15,  0.01]))
+    >>> bid, ask = model_bid_ask(np.array([10.0, 0.004]), np.array([0.25, 0.25]))
+    >>> bid.tolist(), ask.tolist()
+    ([9.85, 0.0], [10.15, 0.01])
     """
     theo = np.asarray(theo, dtype=np.float64)
     spread = SPREAD_FIXED + SPREAD_PROPORTIONAL * theo * (1.0 + SPREAD_TENOR_SLOPE * np.asarray(t))
     low, high = theo - spread / 2, theo + spread / 2
     bid = np.floor(np.round(low / _tick(low), 6)) * _tick(low)
     ask = np.ceil(np.round(high / _tick(high), 6)) * _tick(high)
-    bid = np.where(theo < TICK_SMALL / 2, 0.0, np.maximum(bid, 0.0))
-    ask = np.maximum(ask, TICK_SMALL)
+    worthless = theo < TICK_SMALL / 2
+    bid = np.where(worthless, 0.0, np.maximum(bid, 0.0))
+    ask = np.where(worthless, TICK_SMALL, np.maximum(ask, TICK_SMALL))
     return np.round(bid, 2), np.round(ask, 2)
 
 
