@@ -14,11 +14,17 @@ C(S, K, r, q, vol) = P(K, S, q, r, vol).  For the put (rate r, carry q):
   step and two-point Richardson extrapolation (slow fallback, rare).
 
 Delta and gamma are differentiated analytically through the premium integral
-(the boundary does not depend on spot), theta comes from the Black-Scholes PDE
-would follow from the PDE but is taken as a central difference in t like vega
-and rho (boundary recomputed each time), so all Greeks are consistent with the
-discretised price itself (the PDE identity holds for the exact price only and
-is off by up to ~4e-3 per year near the boundary).
+(the boundary does not depend on spot).  Vega and the two rhos (d/dr, d/dq)
+are forward-mode tangents carried through the whole discretised computation
+(QD start by implicit differentiation, every FP-B iteration, the premium
+integral), so one boundary solve gives exact derivatives of the discretised
+price.  All nodes and quadrature points scale with T, so the discretised price
+depends on (r T, q T, vol^2 T) only and calendar theta follows exactly:
+theta = -(r dV/dr + q dV/dq + vol/2 dV/dvol) / T.  (The Black-Scholes PDE
+identity holds for the exact price only and is off by up to ~4e-3 per year
+near the boundary, because the quadrature gamma is least accurate there, so
+it is not used.)  Where FP-B does not converge (FP-A fallback) or the tree is
+used, theta/vega/rho are central differences of the full price instead.
 """
 
 from __future__ import annotations
@@ -236,6 +242,26 @@ def put_boundary_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw, coef, u
     return log_x, change
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _premium_point_nb(spot, strike, log_s, log_b, s, r, q, vol):
+    """Premium integrand f and its spot derivatives at remaining time s, plus the pieces the tangents reuse."""
+    bu = exp_nb(log_b)
+    sd = vol * math.sqrt(s)
+    d1, d2 = _d_plus_minus(log_s - log_b, s, r, q, vol)
+    g1 = gauss_nb(d1)
+    g2 = gauss_nb(d2)
+    df_r = exp_nb(-r * s)
+    df_q = exp_nb(-q * s)
+    pdf2 = INV_SQRT_2PI * g2
+    n1 = ncdf_from_gauss_nb(-d1, g1)
+    n2 = ncdf_from_gauss_nb(-d2, g2)
+    f = r * strike * df_r * n2 - q * spot * df_q * n1
+    a = df_r * pdf2 * (q * bu - r * strike) / (spot * sd)
+    dfs = a - q * df_q * n1
+    gf = -a / spot * (d2 / sd + 1.0) + q * bu * df_r * pdf2 / (spot * spot * sd)
+    return f, dfs, gf, sd, g1, g2, n1, n2, df_r, df_q
+
+
 @njit(cache=True, error_model="numpy")
 def put_premium_nb(spot, strike, t, r, q, vol, log_x, coef, glx, glw):
     """Early-exercise premium of the put and its spot delta and gamma (boundary fixed)."""
@@ -256,23 +282,319 @@ def put_premium_nb(spot, strike, t, r, q, vol, log_x, coef, glx, glw):
                 s = y * y
                 u = t - s
             log_b = _log_boundary_at(2.0 * math.sqrt(u) / sqrt_t - 1.0, log_x, coef)
-            bu = exp_nb(log_b)
-            sd = vol * math.sqrt(s)
-            d1, d2 = _d_plus_minus(log_s - log_b, s, r, q, vol)
-            g1 = gauss_nb(d1)
-            g2 = gauss_nb(d2)
-            df_r = exp_nb(-r * s)
-            df_q = exp_nb(-q * s)
-            pdf2 = INV_SQRT_2PI * g2
-            n1 = ncdf_from_gauss_nb(-d1, g1)
-            f = r * strike * df_r * ncdf_from_gauss_nb(-d2, g2) - q * spot * df_q * n1
-            a = df_r * pdf2 * (q * bu - r * strike) / (spot * sd)
-            df = a - q * df_q * n1
-            gf = -a / spot * (d2 / sd + 1.0) + q * bu * df_r * pdf2 / (spot * spot * sd)
+            f, df, gf = _premium_point_nb(spot, strike, log_s, log_b, s, r, q, vol)[:3]
             prem += w * f
             dprem += w * df
             gprem += w * gf
     return prem, dprem, gprem
+
+
+@njit(cache=True, error_model="numpy")
+def _qd_boundary_tangent_nb(strike, tau, r, q, vol, x_limit, dlog_x_r, dlog_x_q):
+    """QD start b and d ln b / d(vol, r, q) by implicit differentiation of its defining equation."""
+    b = _qd_boundary_nb(strike, tau, r, q, vol, x_limit)
+    if not (b < x_limit and b > 1e-6 * x_limit):  # clipped: follows X (or its floor)
+        return b, 0.0, dlog_x_r, dlog_x_q
+    p, de, ga, _, vega, rho = bs_scalar_call_nb(False, b, strike, tau, r, q, vol)
+    sqrt_tau = math.sqrt(tau)
+    sd = vol * sqrt_tau
+    d1 = (math.log(b / strike) + (r - q) * tau) / sd + 0.5 * sd
+    phi_q = math.exp(-q * tau) * INV_SQRT_2PI * gauss_nb(d1)
+    dde_v = -phi_q * (d1 - sd) / vol
+    dde_r = phi_q * sqrt_tau / vol
+    dde_q = -tau * de - dde_r
+    dp_q = -tau * b * de
+    e_r = math.exp(-r * tau)
+    h = 1.0 - e_r
+    v2 = vol * vol
+    omega = 2.0 * (r - q) / v2
+    a = omega - 1.0
+    bq = 8.0 * r / (v2 * h)
+    dd = math.sqrt(a * a + bq)
+    lam = 0.5 * (-a - dd)
+    da_v, da_r, da_q = -2.0 * omega / vol, 2.0 / v2, -2.0 / v2
+    dbq_v, dbq_r = -2.0 * bq / vol, 8.0 / (v2 * h) - bq * tau * e_r / h
+    dl_v = -0.5 * (da_v + (a * da_v + 0.5 * dbq_v) / dd)
+    dl_r = -0.5 * (da_r + (a * da_r + 0.5 * dbq_r) / dd)
+    dl_q = -0.5 * (da_q + (a * da_q) / dd)
+    gap = strike - b - p
+    fb = (1.0 + de) * (1.0 - lam) + b * ga
+    fv = b * dde_v + dl_v * gap - lam * vega
+    fr = b * dde_r + dl_r * gap - lam * rho
+    fq = b * dde_q + dl_q * gap - lam * dp_q
+    s = -1.0 / (fb * b)
+    return b, fv * s, fr * s, fq * s
+
+
+@njit(cache=True, error_model="numpy")
+def put_boundary_tangent_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw, coef, dcoef):
+    """put_boundary_nb (FP-B) with forward-mode tangents d/d(vol, r, q).
+
+    Values are computed with the same expressions as put_boundary_nb, so coef
+    is identical; dcoef[p] holds the derivative of coef with respect to
+    parameter p (0 vol, 1 r, 2 q), including the dependence of the QD start.
+    Returns (ln X, d ln X/dr, d ln X/dq, last change).
+    """
+    x_limit = strike * min(1.0, r / q) if q > 0.0 else strike
+    log_x = math.log(x_limit)
+    capped = q > 0.0 and r < q
+    dlx_r = 1.0 / r if capped else 0.0
+    dlx_q = -1.0 / q if capped else 0.0
+    log_k = math.log(strike)
+    sqrt_t = math.sqrt(t_max)
+    m = glx.shape[0]
+    npts = 2 * m
+    nn = n_nodes + 1
+    taus = np.empty(nn)
+    logb = np.empty(nn)
+    dlogb = np.empty((3, nn))
+    hvals = np.empty(nn)
+    dhvals = np.empty(nn)
+    zq = np.empty((nn, npts))
+    sdq = np.empty((nn, npts))
+    sq_s = np.empty((nn, npts))
+    driftq = np.empty((nn, npts))
+    wnq = np.empty((nn, npts))
+    wnaq = np.empty((nn, npts))
+    wd1q = np.empty((nn, npts))
+    wd2q = np.empty((nn, npts))
+    wrq = np.empty((nn, npts))  # d ln(wn)/dr
+    wqq = np.empty((nn, npts))  # d ln(wd1)/dq
+    wd2dq = np.empty((nn, npts))  # d wd2/dq
+    for i in range(nn):
+        zc = -math.cos(i * math.pi / n_nodes)
+        tau = t_max * 0.25 * (1.0 + zc) ** 2
+        taus[i] = tau
+        if i == 0:
+            logb[i] = log_x
+            dlogb[0, i] = 0.0
+            dlogb[1, i] = dlx_r
+            dlogb[2, i] = dlx_q
+        else:
+            bqd, gv, gr, gq = _qd_boundary_tangent_nb(strike, tau, r, q, vol, x_limit, dlx_r, dlx_q)
+            logb[i] = math.log(bqd)
+            dlogb[0, i] = gv
+            dlogb[1, i] = gr
+            dlogb[2, i] = gq
+        hvals[i] = (logb[i] - log_x) ** 2
+        if i == 0:
+            continue
+        half = math.sqrt(0.5 * tau)
+        for k in range(m):
+            y = 0.5 * half * (1.0 + glx[k])
+            wk = 0.5 * half * glw[k] * 2.0 * y
+            for part in range(2):
+                j = 2 * k + part
+                if part == 0:
+                    u = y * y
+                    s = tau - u
+                else:
+                    s = y * y
+                    u = tau - s
+                sd = vol * math.sqrt(s)
+                zq[i, j] = 2.0 * math.sqrt(u) / sqrt_t - 1.0
+                sdq[i, j] = sd
+                sq_s[i, j] = s
+                driftq[i, j] = (r - q) * s
+                e_qu = exp_nb(q * u)
+                e_ru = exp_nb(r * u)
+                wnaq[i, j] = wk * r * e_ru
+                wnq[i, j] = wnaq[i, j] * INV_SQRT_2PI / sd
+                wd1q[i, j] = wk * q * e_qu * INV_SQRT_2PI / sd
+                wd2q[i, j] = wk * q * e_qu
+                wrq[i, j] = wk * e_ru * (1.0 + r * u) * INV_SQRT_2PI / sd  # d wn / dr
+                wqq[i, j] = wk * e_qu * (1.0 + q * u) * INV_SQRT_2PI / sd  # d wd1 / dq
+                wd2dq[i, j] = wk * e_qu * (1.0 + q * u)  # d wd2 / dq
+    cos_table = np.empty(2 * n_nodes)
+    for j in range(2 * n_nodes):
+        cos_table[j] = math.cos(j * math.pi / n_nodes)
+    _chebyshev_coefficients(hvals, coef, cos_table)
+    for p in range(3):
+        dlx = 0.0 if p == 0 else (dlx_r if p == 1 else dlx_q)
+        for i in range(nn):
+            dhvals[i] = 2.0 * (logb[i] - log_x) * (dlogb[p, i] - dlx)
+        _chebyshev_coefficients(dhvals, dcoef[p], cos_table)
+    b1 = np.empty((4, npts))
+    b2 = np.empty((4, npts))
+    change = 0.0
+    inv_vol = 1.0 / vol
+    for _ in range(n_iter):
+        change = 0.0
+        for i in range(1, nn):
+            tau = taus[i]
+            lb = logb[i]
+            sqrt_tau = math.sqrt(tau)
+            sd_tau = vol * sqrt_tau
+            d1, d2 = _d_plus_minus(lb - log_k, tau, r, q, vol)
+            gd1 = gauss_nb(d1)
+            gd2 = gauss_nb(d2)
+            num = INV_SQRT_2PI * gd2 / sd_tau
+            nd1 = ncdf_nb(d1)
+            den = INV_SQRT_2PI * gd1 / sd_tau + nd1
+            # tangents of the node terms
+            x0 = lb - log_k + (r - q) * tau
+            pd1 = INV_SQRT_2PI * gd1
+            dd1 = (dlogb[0, i] - x0 / vol) / sd_tau + 0.5 * sqrt_tau
+            dnum_v = num * (-d2 * (dd1 - sqrt_tau) - 1.0 / vol)
+            dden_v = pd1 / sd_tau * (-d1 * dd1 - 1.0 / vol) + pd1 * dd1
+            dd1 = (dlogb[1, i] + tau) / sd_tau
+            dnum_r = num * (-d2 * dd1)
+            dden_r = pd1 / sd_tau * (-d1 * dd1) + pd1 * dd1
+            dd1 = (dlogb[2, i] - tau) / sd_tau
+            dnum_q = num * (-d2 * dd1)
+            dden_q = pd1 / sd_tau * (-d1 * dd1) + pd1 * dd1
+            zrow = zq[i]
+            for a in range(4):
+                for j in range(npts):
+                    b1[a, j] = 0.0
+                    b2[a, j] = 0.0
+            for k in range(n_nodes, 0, -1):
+                ck = coef[k]
+                for j in range(npts):
+                    b0 = 2.0 * zrow[j] * b1[0, j] - b2[0, j] + ck
+                    b2[0, j] = b1[0, j]
+                    b1[0, j] = b0
+                for p in range(3):
+                    ck = dcoef[p, k]
+                    for j in range(npts):
+                        b0 = 2.0 * zrow[j] * b1[p + 1, j] - b2[p + 1, j] + ck
+                        b2[p + 1, j] = b1[p + 1, j]
+                        b1[p + 1, j] = b0
+            c0 = 0.5 * coef[0]
+            dlb_v = dlogb[0, i]
+            dlb_r = dlogb[1, i]
+            dlb_q = dlogb[2, i]
+            for j in range(npts):
+                z = zrow[j]
+                h = z * b1[0, j] - b2[0, j] + c0
+                pos = h > 0.0
+                h = h if pos else 0.0
+                sqh = math.sqrt(h)
+                inv2 = 0.5 / sqh if pos else 0.0
+                dsq_v = (z * b1[1, j] - b2[1, j] + 0.5 * dcoef[0, 0]) * inv2
+                dsq_r = (z * b1[2, j] - b2[2, j] + 0.5 * dcoef[1, 0]) * inv2
+                dsq_q = (z * b1[3, j] - b2[3, j] + 0.5 * dcoef[2, 0]) * inv2
+                log_ratio = lb - log_x + sqh + driftq[i, j]
+                sd = sdq[i, j]
+                s = sq_s[i, j]
+                e1 = log_ratio / sd + 0.5 * sd
+                g1 = gauss_nb(e1)
+                g2 = g1 * exp_nb(log_ratio)
+                n1 = ncdf_from_gauss_nb(e1, g1)
+                wn = wnq[i, j]
+                wd1 = wd1q[i, j]
+                wd2 = wd2q[i, j]
+                num += wn * g2
+                den += wd1 * g1 + wd2 * n1
+                pdf1 = INV_SQRT_2PI * g1
+                # d log_ratio and d e1 per parameter
+                dl_v = dlb_v + dsq_v
+                dl_r = dlb_r - dlx_r + dsq_r + s
+                dl_q = dlb_q - dlx_q + dsq_q - s
+                dsd_v = sd * inv_vol
+                de_v = dl_v / sd - log_ratio * dsd_v / (sd * sd) + 0.5 * dsd_v
+                de_r = dl_r / sd
+                de_q = dl_q / sd
+                dnum_v += wn * g2 * (-e1 * de_v + dl_v) - wn * inv_vol * g2
+                dnum_r += wn * g2 * (-e1 * de_r + dl_r) + wrq[i, j] * g2
+                dnum_q += wn * g2 * (-e1 * de_q + dl_q)
+                dden_v += -wd1 * g1 * e1 * de_v - wd1 * inv_vol * g1 + wd2 * pdf1 * de_v
+                dden_r += -wd1 * g1 * e1 * de_r + wd2 * pdf1 * de_r
+                dden_q += -wd1 * g1 * e1 * de_q + wqq[i, j] * g1 + wd2 * pdf1 * de_q + wd2dq[i, j] * n1
+            lb_new = log_k - (r - q) * tau + math.log(num / den)
+            clipped = lb_new >= log_x
+            lb_new = min(lb_new, log_x)
+            change = max(change, abs(lb_new - lb)) if lb_new == lb_new else math.inf
+            logb[i] = lb_new
+            dlogb[0, i] = 0.0 if clipped else dnum_v / num - dden_v / den
+            dlogb[1, i] = dlx_r if clipped else -tau + dnum_r / num - dden_r / den
+            dlogb[2, i] = dlx_q if clipped else tau + dnum_q / num - dden_q / den
+        for i in range(nn):
+            hvals[i] = (logb[i] - log_x) ** 2
+        _chebyshev_coefficients(hvals, coef, cos_table)
+        for p in range(3):
+            dlx = 0.0 if p == 0 else (dlx_r if p == 1 else dlx_q)
+            for i in range(nn):
+                dhvals[i] = 2.0 * (logb[i] - log_x) * (dlogb[p, i] - dlx)
+            _chebyshev_coefficients(dhvals, dcoef[p], cos_table)
+    return log_x, dlx_r, dlx_q, change
+
+
+@njit(cache=True, error_model="numpy")
+def put_premium_tangent_nb(spot, strike, t, r, q, vol, log_x, dlx_r, dlx_q, coef, dcoef, glx, glw):
+    """put_premium_nb plus d premium / d(vol, r, q) with the boundary's own tangents dcoef."""
+    sqrt_t = math.sqrt(t)
+    half = math.sqrt(0.5 * t)
+    log_s = math.log(spot)
+    n = coef.shape[0] - 1
+    prem = 0.0
+    dprem = 0.0
+    gprem = 0.0
+    pv = 0.0
+    pr = 0.0
+    pq = 0.0
+    inv_vol = 1.0 / vol
+    for k in range(glx.shape[0]):
+        y = 0.5 * half * (1.0 + glx[k])
+        w = 0.5 * half * glw[k] * 2.0 * y
+        for part in range(2):
+            if part == 0:
+                u = y * y
+                s = t - u
+            else:
+                s = y * y
+                u = t - s
+            z = 2.0 * math.sqrt(u) / sqrt_t - 1.0
+            # Clenshaw for the value and the three tangents of H
+            b1 = 0.0
+            b2 = 0.0
+            e1v = 0.0
+            e2v = 0.0
+            e1r = 0.0
+            e2r = 0.0
+            e1q = 0.0
+            e2q = 0.0
+            for kk in range(n, 0, -1):
+                b0 = 2.0 * z * b1 - b2 + coef[kk]
+                b2 = b1
+                b1 = b0
+                b0 = 2.0 * z * e1v - e2v + dcoef[0, kk]
+                e2v = e1v
+                e1v = b0
+                b0 = 2.0 * z * e1r - e2r + dcoef[1, kk]
+                e2r = e1r
+                e1r = b0
+                b0 = 2.0 * z * e1q - e2q + dcoef[2, kk]
+                e2q = e1q
+                e1q = b0
+            h = z * b1 - b2 + 0.5 * coef[0]
+            pos = h > 0.0
+            h = h if pos else 0.0
+            sqh = math.sqrt(h)
+            inv2 = 0.5 / sqh if pos else 0.0
+            log_b = log_x - sqh
+            dlb_v = -(z * e1v - e2v + 0.5 * dcoef[0, 0]) * inv2
+            dlb_r = dlx_r - (z * e1r - e2r + 0.5 * dcoef[1, 0]) * inv2
+            dlb_q = dlx_q - (z * e1q - e2q + 0.5 * dcoef[2, 0]) * inv2
+            f, dfs, gf, sd, g1, g2, n1, n2, df_r, df_q = _premium_point_nb(spot, strike, log_s, log_b, s, r, q, vol)
+            pdf1 = INV_SQRT_2PI * g1
+            pdf2 = INV_SQRT_2PI * g2
+            prem += w * f
+            dprem += w * dfs
+            gprem += w * gf
+            # parameter tangents of the integrand
+            x0 = log_s - log_b + (r - q) * s
+            dsd_v = sd * inv_vol
+            dd1_v = -dlb_v / sd - x0 * dsd_v / (sd * sd) + 0.5 * dsd_v
+            dd1_r = (-dlb_r + s) / sd
+            dd1_q = (-dlb_q - s) / sd
+            dd2_v = dd1_v - dsd_v
+            rk = r * strike * df_r
+            qs = q * spot * df_q
+            pv += w * (-rk * pdf2 * dd2_v + qs * pdf1 * dd1_v)
+            pr += w * (-rk * pdf2 * dd1_r + qs * pdf1 * dd1_r + strike * df_r * (1.0 - r * s) * n2)
+            pq += w * (-rk * pdf2 * dd1_q + qs * pdf1 * dd1_q - spot * df_q * (1.0 - q * s) * n1)
+    return prem, dprem, gprem, pv, pr, pq
 
 
 @njit(cache=True, error_model="numpy")
@@ -351,6 +673,29 @@ def american_scalar_nb(is_call, spot, strike, t, r, q, vol, n_nodes, n_iter, glx
 
 
 @njit(cache=True, error_model="numpy")
+def american_put_sens_nb(spot, strike, t, r, q, vol, n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr):
+    """Put (r > 0, t > 0, vol > 0) price, delta, gamma and dV/d(vol, r, q) of the discretised price.
+
+    ok is False when FP-B did not converge (the caller then bumps the FP-A price).
+    """
+    euro_p, euro_d, euro_g, _, euro_v, euro_r = bs_scalar_call_nb(False, spot, strike, t, r, q, vol)
+    euro_q = -t * spot * euro_d  # dV/dq of any European: -t S delta
+    nn = n_nodes + 1
+    coef = np.empty(nn)
+    dcoef = np.empty((3, nn))
+    log_x, dlx_r, dlx_q, change = put_boundary_tangent_nb(strike, t, r, q, vol, n_nodes, n_iter,
+                                                          glx_fp, glw_fp, coef, dcoef)
+    if not change <= FP_B_CONVERGED:
+        return math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, False
+    if math.log(spot) <= _log_boundary_at(1.0, log_x, coef):
+        return strike - spot, -1.0, 0.0, 0.0, 0.0, 0.0, True
+    prem, dprem, gprem, pv, pr, pq = put_premium_tangent_nb(spot, strike, t, r, q, vol, log_x, dlx_r, dlx_q,
+                                                            coef, dcoef, glx_pr, glw_pr)
+    price = max(euro_p + prem, strike - spot)
+    return price, euro_d + dprem, euro_g + gprem, euro_v + pv, euro_r + pr, euro_q + pq, True
+
+
+@njit(cache=True, error_model="numpy")
 def american_one_nb(is_call, spot, strike, t, r, q, vol, n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr, with_greeks):
     """(price, delta, gamma, theta, vega, rho) with input validation and degenerate cases."""
     nan = math.nan
@@ -368,6 +713,21 @@ def american_one_nb(is_call, spot, strike, t, r, q, vol, n_nodes, n_iter, glx_fp
         euro = bs_scalar_call_nb(is_call, spot, strike, t, r, q, vol)
         intrinsic = max(spot - strike, 0.0) if is_call else max(strike - spot, 0.0)
         return max(euro[0], intrinsic), euro[1], euro[2], euro[3], euro[4], euro[5]
+    if with_greeks and (q > 0.0 if is_call else r > 0.0):
+        # one boundary solve with forward-mode tangents: vega and both rhos of the discretised price;
+        # the scheme only depends on (r t, q t, vol^2 t), so calendar theta = -(r dV/dr + q dV/dq + vol/2 dV/dvol)/t
+        if is_call:
+            p, d_k, g_k, vv, v_rq, v_qr, ok = american_put_sens_nb(strike, spot, t, q, r, vol, n_nodes, n_iter,
+                                                                   glx_fp, glw_fp, glx_pr, glw_pr)
+            de = (p - strike * d_k) / spot
+            ga = strike * strike * g_k / (spot * spot)
+            v_r, v_q = v_qr, v_rq
+        else:
+            p, de, ga, vv, v_r, v_q, ok = american_put_sens_nb(spot, strike, t, r, q, vol, n_nodes, n_iter,
+                                                               glx_fp, glw_fp, glx_pr, glw_pr)
+        if ok:
+            theta = -(r * v_r + q * v_q + 0.5 * vol * vv) / t
+            return p, de, ga, theta, vv, v_r
     scheme = (n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr, False)
     p, de, ga, _ = american_scalar_nb(is_call, spot, strike, t, r, q, vol, n_nodes, n_iter,
                                       glx_fp, glw_fp, glx_pr, glw_pr, with_greeks)

@@ -30,8 +30,8 @@ GLD_EXPENSE_RATIO_Q = 0.004
 # points per half-interval for the boundary integrals and the price integral.
 AMERICAN_NODES = 10
 AMERICAN_ITERATIONS = 6
-AMERICAN_FP_POINTS = 20
-AMERICAN_PRICE_POINTS = 32
+AMERICAN_FP_POINTS = 12
+AMERICAN_PRICE_POINTS = 20
 
 
 def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
