@@ -6,6 +6,8 @@ uses the tick's day). Materialized without a partition key (e.g. `dg.materialize
 everything) it uses the default snapshot day. The analytics assets are unpartitioned:
 `option_valuations` values every snapshot day that is new or was replaced since it was valued.
 (A partitioned valuations asset would need a partition key in every run that includes it.)
+Every asset here takes the portfolio resource although it does not read it: its setup validates
+portfolio.toml, so a bad file stops the step before it opens the warehouse (tests/assets/test_run_guards.py).
 """
 
 from datetime import date
@@ -13,7 +15,7 @@ from datetime import date
 import dagster as dg
 import polars as pl
 
-from assets.resources import WAREHOUSE_TAG, MarketDataResource, WarehouseResource
+from assets.resources import WAREHOUSE_TAG, MarketDataResource, PortfolioResource, WarehouseResource
 from pipeline import warehouse as wh
 from pipeline.market import calendar, options
 from pipeline.pricing import chain, surface, synthetic
@@ -41,7 +43,7 @@ def _snapshot_day(context: dg.AssetExecutionContext, conn, market: MarketDataRes
 @dg.asset(key_prefix=RAW, group_name=RAW, kinds={"duckdb", "python"}, op_tags=WAREHOUSE_TAG,
           partitions_def=snapshot_partitions, deps=[PRICES, GVZ, RATES])
 def option_quotes(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
-                  market: MarketDataResource) -> dg.MaterializeResult:
+                  market: MarketDataResource, portfolio: PortfolioResource) -> dg.MaterializeResult:
     """GLD option chain snapshot of one NYSE day: live yfinance, else the model chain (source='model')."""
     now = market.now()
     with warehouse.open() as conn:
@@ -74,8 +76,8 @@ def option_quotes(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 
 @dg.asset(key_prefix=ANALYTICS, group_name=ANALYTICS, kinds={"duckdb", "polars"}, op_tags=WAREHOUSE_TAG,
           deps=[QUOTES, PRICES, RATES])
-def option_valuations(context: dg.AssetExecutionContext,
-                      warehouse: WarehouseResource) -> dg.MaterializeResult:
+def option_valuations(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
+                      portfolio: PortfolioResource) -> dg.MaterializeResult:
     """Each quote of every snapshot: mid, spread, American IV from mid, Greeks, quality flags.
 
     Only snapshot days that are new or were replaced since they were last valued are priced.
@@ -105,7 +107,7 @@ def option_valuations(context: dg.AssetExecutionContext,
 
 @dg.asset(key_prefix=ANALYTICS, group_name=ANALYTICS, kinds={"duckdb", "polars"}, op_tags=WAREHOUSE_TAG,
           deps=[PRICES, GVZ, RATES])
-def synthetic_chain_daily(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def synthetic_chain_daily(warehouse: WarehouseResource, portfolio: PortfolioResource) -> dg.MaterializeResult:
     """Model prices and Greeks on a fixed moneyness x tenor grid for every GLD day (no lookahead)."""
     with warehouse.open() as conn:
         stored = wh.read_table(conn, "analytics.synthetic_chain_daily",
@@ -125,7 +127,7 @@ def synthetic_chain_daily(warehouse: WarehouseResource) -> dg.MaterializeResult:
 
 @dg.asset(key_prefix=ANALYTICS, group_name=ANALYTICS, kinds={"duckdb", "polars"}, op_tags=WAREHOUSE_TAG,
           deps=[VALUATIONS, SYNTHETIC, PRICES])
-def vol_surface_daily(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def vol_surface_daily(warehouse: WarehouseResource, portfolio: PortfolioResource) -> dg.MaterializeResult:
     """ATM IV at 30..365 days, 25-delta put skew, realised vol and VRP per day."""
     with warehouse.open() as conn:
         frame = surface.vol_surface_daily(
