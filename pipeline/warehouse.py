@@ -22,7 +22,8 @@ SCHEMA_DIR = PROJECT_ROOT / "warehouse"
 DEFAULT_WAREHOUSE = SCHEMA_DIR / "vault.duckdb"
 # duckdb-cli 1.5.x cannot read the 2.x default storage format; 1.4 files open in every 1.4+ client.
 STORAGE_COMPATIBILITY_VERSION = "v1.4.0"
-# Derived tables may be dropped and rebuilt when their declared columns change; raw ones never are.
+# Derived tables may be dropped and rebuilt when their declared columns change; raw and history
+# (logs that cannot be recomputed) never are: a mismatch there stops the run instead.
 REBUILDABLE_SCHEMAS = frozenset({"analytics"})
 
 _QUALIFIED_NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
@@ -80,7 +81,7 @@ def _table_columns(conn: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str,
         """
         SELECT table_schema || '.' || table_name, column_name, data_type
         FROM information_schema.columns
-        WHERE table_schema IN ('raw', 'analytics')
+        WHERE table_schema IN ('raw', 'history', 'analytics')
           AND table_name IN (SELECT table_name FROM information_schema.tables
                              WHERE table_type = 'BASE TABLE')
         ORDER BY table_schema, table_name, ordinal_position
@@ -96,7 +97,7 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create schemas, tables and views from warehouse/{schema,views}/*.sql; idempotent.
 
     A derived (analytics) table whose stored columns differ from the declaration is rebuilt empty;
-    a raw table that differs raises, because raw history cannot be re-derived.
+    a raw or history table that differs raises, because neither can be re-derived.
     """
     schema_sql = _sql_files("schema")
     declared = _declared_columns(schema_sql)
@@ -110,7 +111,7 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
             if table.split(".")[0] not in REBUILDABLE_SCHEMAS:
                 raise SchemaMismatchError(
                     f"table {table} has columns {stored[table]} but warehouse/schema/ declares "
-                    f"{columns}; migrate it by hand (raw history is never dropped automatically)"
+                    f"{columns}; migrate it by hand (raw data and history logs are never dropped automatically)"
                 )
             conn.execute(f"DROP TABLE {table} CASCADE")
         conn.execute(schema_sql)

@@ -77,3 +77,16 @@ def test_table_names_are_validated(tmp_path):
     with warehouse.open_warehouse(tmp_path / "w.duckdb") as conn:
         with pytest.raises(ValueError, match="schema.name"):
             warehouse.read_table(conn, "raw.prices_daily; DROP TABLE raw.prices_daily")
+
+
+def test_changed_history_log_refuses_instead_of_being_ignored(tmp_path):
+    """The alert log cannot be recomputed: a column change must stop the run, not pass silently."""
+    path = tmp_path / "w.duckdb"
+    with warehouse.open_warehouse(path) as conn:
+        conn.execute("ALTER TABLE history.alerts ADD COLUMN note VARCHAR")
+    conn = warehouse.connect(path)
+    try:
+        with pytest.raises(warehouse.SchemaMismatchError, match="history.alerts"):
+            warehouse.apply_schema(conn)
+    finally:
+        conn.close()

@@ -68,9 +68,10 @@ def _fd_cases(n: int) -> dict:
 def test_greeks_match_finite_differences_of_own_price():
     """Each Greek vs a five-point (O(h^4)) difference of american_price: h = 1e-4 S, 1e-4 y, 1e-4 vol/rate.
 
-    The kernel's own delta/gamma are analytic (boundary fixed) and its theta,
-    vega, rho are two-point differences with 1e-5 bumps, so this is not the
-    same computation repeated.
+    The kernel's own delta/gamma are analytic (boundary fixed) and its vega,
+    rho and theta come from forward-mode tangents carried through the boundary
+    solve (theta via the (rT, qT, vol^2 T) scaling), so this is not the same
+    computation repeated.
     """
     c = _fd_cases(150)
     g = american_greeks(*_args(c))
