@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS raw.rates_daily (
 CREATE TABLE IF NOT EXISTS raw.ingest_log (
     table_name  VARCHAR     NOT NULL,
     ingested_at TIMESTAMPTZ NOT NULL,
-    status      VARCHAR     NOT NULL,  -- embedded | live | partial | stale
+    status      VARCHAR     NOT NULL,  -- embedded | model | live | partial | stale
     reason      VARCHAR     NOT NULL,
     rows        BIGINT      NOT NULL,
     first_date  DATE,

@@ -1,5 +1,5 @@
 -- The Lombard position: daily loan-to-value of the configured portfolio and its held hedges.
--- Formulas: pipeline/portfolio/ltv.py, positions.py, hedged.py; column docs: docs/warehouse_portfolio.md.
+-- Formulas: pipeline/portfolio/ltv.py, positions.py, hedged.py; column docs: warehouse/README.md.
 
 CREATE SCHEMA IF NOT EXISTS analytics;
 

@@ -1,4 +1,4 @@
--- Option pricing analytics (docs/chain_model.md, docs/warehouse_pricing.md). Units: vols and rates
+-- Option pricing analytics (docs/chain_model.md, warehouse/README.md). Units: vols and rates
 -- are annualised decimals (rates continuous), t in years, theta per year, vega per 1.00 vol,
 -- rho per 1.00 rate, prices in USD per share (x100 per contract).
 
