@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,28 @@ class Sandbox:
         self.portfolio.write_text(text)
         return self.portfolio
 
+    @classmethod
+    def at(cls, root: Path) -> "Sandbox":
+        """The sandbox layout under `root` (files are not created)."""
+        return cls(root=root, warehouse=root / "warehouse" / "vault.duckdb", site_dir=root / "site",
+                   reports_dir=root / "reports", portfolio=root / "portfolio.toml")
+
+    def copy_to(self, root: Path) -> "Sandbox":
+        """The same files (warehouse, outputs, portfolio) copied under `root`: a finished run
+        that a test may change without touching the original."""
+        shutil.copytree(self.root, root, dirs_exist_ok=True)
+        return Sandbox.at(root)
+
+    def export(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Point the VAULT_* variables here and switch live mode and email off."""
+        monkeypatch.setenv("VAULT_WAREHOUSE", str(self.warehouse))
+        monkeypatch.setenv("VAULT_SITE_DIR", str(self.site_dir))
+        monkeypatch.setenv("VAULT_REPORTS_DIR", str(self.reports_dir))
+        monkeypatch.setenv("VAULT_PORTFOLIO", str(self.portfolio))
+        monkeypatch.delenv("VAULT_LIVE", raising=False)
+        for variable in [v for v in os.environ if v.startswith("VAULT_SMTP_")]:
+            monkeypatch.delenv(variable)
+
     def resources(self, *, live: bool = False, deadline_seconds: float = 20.0) -> dict[str, object]:
         from assets.resources import (MarketDataResource, OutputsResource, PortfolioResource,
                                       WarehouseResource)
@@ -55,25 +78,13 @@ class Sandbox:
 @pytest.fixture
 def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     """Temp warehouse/site/reports/portfolio, also exported as the VAULT_* variables."""
-    box = Sandbox(
-        root=tmp_path,
-        warehouse=tmp_path / "warehouse" / "vault.duckdb",
-        site_dir=tmp_path / "site",
-        reports_dir=tmp_path / "reports",
-        portfolio=tmp_path / "portfolio.toml",
-    )
+    box = Sandbox.at(tmp_path)
     box.write_portfolio(PORTFOLIO_2026)
-    monkeypatch.setenv("VAULT_WAREHOUSE", str(box.warehouse))
-    monkeypatch.setenv("VAULT_SITE_DIR", str(box.site_dir))
-    monkeypatch.setenv("VAULT_REPORTS_DIR", str(box.reports_dir))
-    monkeypatch.setenv("VAULT_PORTFOLIO", str(box.portfolio))
-    monkeypatch.delenv("VAULT_LIVE", raising=False)
-    for variable in [v for v in os.environ if v.startswith("VAULT_SMTP_")]:
-        monkeypatch.delenv(variable)
+    box.export(monkeypatch)
     return box
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def materialize_all() -> Callable[..., object]:
     """Materialize every asset and check of the code location in-process."""
     import dagster as dg

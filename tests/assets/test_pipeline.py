@@ -14,6 +14,7 @@ import pytest
 from pypdf import PdfReader
 
 from pipeline import warehouse
+from tests.conftest import PORTFOLIO_2026, Sandbox
 from pipeline.paths import EMBEDDED_DATA_DIR
 
 
@@ -52,11 +53,29 @@ def _table_fingerprint(conn: duckdb.DuckDBPyConnection, table: str) -> tuple:
                         ).fetchone()
 
 
-@pytest.fixture
-def first_run(sandbox, materialize_all):
-    result = materialize_all(sandbox.resources())
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory, materialize_all):
+    """One full run on the embedded data, shared by the tests that only read it."""
+    box = Sandbox.at(tmp_path_factory.mktemp("first_run"))
+    box.write_portfolio(PORTFOLIO_2026)
+    with pytest.MonkeyPatch.context() as patch:
+        box.export(patch)
+        result = materialize_all(box.resources())
     assert result.success
-    return result
+    return box, result
+
+
+@pytest.fixture
+def first_run(finished_run):
+    return finished_run[1]
+
+
+@pytest.fixture
+def sandbox(finished_run, tmp_path, monkeypatch):
+    """A private copy of the finished run, for tests that run again or break something."""
+    box = finished_run[0].copy_to(tmp_path / "copy")
+    box.export(monkeypatch)
+    return box
 
 
 def test_raw_tables_hold_exactly_the_embedded_history(sandbox, first_run):
@@ -175,8 +194,11 @@ def test_failing_analytics_step_keeps_the_previous_ltv(sandbox, first_run, mater
         ("[loan]", "[loan]\nhaircut = 0.1", "loan.haircut"),
     ],
 )
-def test_bad_portfolio_stops_the_run_before_anything_is_written(sandbox, materialize_all, old, new, field):
-    sandbox.write_portfolio(sandbox.portfolio.read_text().replace(old, new))
+def test_bad_portfolio_stops_the_run_before_anything_is_written(tmp_path, monkeypatch, materialize_all,
+                                                               old, new, field):
+    sandbox = Sandbox.at(tmp_path)
+    sandbox.export(monkeypatch)
+    sandbox.write_portfolio(PORTFOLIO_2026.replace(old, new))
     result = materialize_all(sandbox.resources(), raise_on_error=False)
     assert not result.success
     errors = [e.event_specific_data.error for e in result.all_events
