@@ -34,6 +34,11 @@ def main() -> int:
         status = warehouse.latest_ingest_status(conn)
         chain = conn.execute("SELECT snapshot_date, source, count(*) FROM analytics.chain_latest "
                              "GROUP BY ALL").fetchall()
+        hedges = conn.execute(
+            "SELECT position_id, triage, mark, mark_source FROM analytics.positions_daily "
+            "WHERE date = (SELECT max(date) FROM analytics.positions_daily) ORDER BY position_id").fetchall()
+        alerts = conn.execute("SELECT level, rule, subject, delivery_status FROM analytics.alerts "
+                              "WHERE delivery_status = 'pending' ORDER BY level, rule").fetchall()
     day, close, ltv, call_price, distance = latest
     reports = sorted(paths.reports_dir().glob("*.pdf"))
     print(f"\nPortfolio  {book.name}: LTV {ltv:.1%} on {day} (GLD {close:.2f}); "
@@ -43,6 +48,10 @@ def main() -> int:
     for chain_day, source, contracts in chain:
         note = " (model chain, not market quotes)" if source == "model" else ""
         print(f"Chain      {chain_day}: {contracts} contracts, source {source}{note}")
+    for position_id, triage, mark, mark_source in hedges:
+        print(f"Hedge      {position_id}: {triage}, marked {mark:.2f} ({mark_source})")
+    for level, rule, subject, delivery in alerts:
+        print(f"Alert      {level} {rule} ({subject}): {delivery}")
     print(f"Warehouse  {warehouse.warehouse_path()}")
     print(f"Site       {paths.site_dir() / 'index.html'}")
     print(f"Reports    {', '.join(str(p) for p in reports) or '(none)'}")
