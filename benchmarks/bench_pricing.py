@@ -31,23 +31,10 @@ from pipeline.pricing.reference import (  # noqa: E402
     american_price_numpy,
     bs_greeks_numpy,
     implied_vol_numpy,
+    random_option_set,
 )
 
 REPEATS = 3
-
-
-def _cases(n: int, seed: int) -> dict[str, np.ndarray]:
-    """The brief's random set (S=100, K 20..300, 1 day..3 years, vol 3%..150%)."""
-    rng = np.random.default_rng(seed)
-    return {
-        "is_call": rng.random(n) < 0.5,
-        "spot": np.full(n, 100.0),
-        "strike": rng.uniform(20.0, 300.0, n),
-        "t": rng.integers(1, 1096, n) / 365.0,
-        "rate": rng.uniform(0.0, 0.08, n),
-        "q": rng.uniform(-0.02, 0.05, n),
-        "vol": rng.uniform(0.03, 1.5, n),
-    }
 
 
 def _args(c: dict) -> tuple:
@@ -237,7 +224,7 @@ def main() -> None:
     opts = parser.parse_args()
 
     n_euro, n_iv, n_am, n_am_iv = 4_000_000, 1_000_000, 4_000, 1_000
-    euro, iv_set, am, am_iv = _cases(n_euro, 1), _cases(n_iv, 2), _cases(n_am, 3), _cases(n_am_iv, 4)
+    euro, iv_set, am, am_iv = random_option_set(n_euro, 1), random_option_set(n_iv, 2), random_option_set(n_am, 3), random_option_set(n_am_iv, 4)
     iv_prices = bs_greeks(*_args(iv_set)).price
     am_iv_prices = american_greeks(*_args(am_iv)).price  # also warms the kernels
     bs_greeks(*_args(euro))

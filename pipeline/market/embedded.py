@@ -11,7 +11,7 @@ from pathlib import Path
 
 import polars as pl
 
-from pipeline.market.rates import TBILL_TENOR, discount_to_continuous
+from pipeline.market.rates import tbill_rates
 from pipeline.paths import EMBEDDED_DATA_DIR
 
 EMBEDDED_SOURCE = "embedded"
@@ -52,10 +52,4 @@ def load_gvz(fetched_at: datetime, data_dir: Path = EMBEDDED_DATA_DIR) -> pl.Dat
 def load_rates(fetched_at: datetime, data_dir: Path = EMBEDDED_DATA_DIR) -> pl.DataFrame:
     """3-month T-bill in the `raw.rates_daily` layout: continuous rate plus the quoted discount."""
     bills = pl.read_csv(data_dir / TBILL_FILE, schema={"date": pl.Date, "rate_pct": pl.Float64})
-    rates = bills.select(
-        "date",
-        tenor=pl.lit(TBILL_TENOR),
-        rate=discount_to_continuous(pl.col("rate_pct")),
-        quoted_discount_pct=pl.col("rate_pct"),
-    )
-    return _provenance(rates, fetched_at)
+    return _provenance(tbill_rates(bills, "rate_pct"), fetched_at)

@@ -21,3 +21,14 @@ def discount_to_continuous(discount_pct: pl.Expr, days: int = TBILL_DAYS) -> pl.
     """Polars expression turning a bank-discount quote in percent into a continuous rate."""
     price = 1.0 - discount_pct / 100.0 * days / 360.0
     return -price.log() * 365.0 / days
+
+
+def tbill_rates(bills: pl.DataFrame, quote_column: str) -> pl.DataFrame:
+    """Bill quotes (date + a discount-basis column in percent) in the `raw.rates_daily` layout,
+    without provenance: the continuous rate beside the quote it came from."""
+    return bills.select(
+        "date",
+        tenor=pl.lit(TBILL_TENOR),
+        rate=discount_to_continuous(pl.col(quote_column)),
+        quoted_discount_pct=pl.col(quote_column),
+    )

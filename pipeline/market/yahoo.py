@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import polars as pl
 
-from pipeline.market.rates import TBILL_TENOR, discount_to_continuous
+from pipeline.market.rates import tbill_rates
 
 YAHOO_SOURCE = "yfinance"
 GVZ_TICKER = "^GVZ"
@@ -118,10 +118,4 @@ def fetch_gvz(start: date, deadline_s: float, fetched_at: datetime) -> pl.DataFr
 def fetch_rates(start: date, deadline_s: float, fetched_at: datetime) -> pl.DataFrame:
     """Live 13-week T-bill quotes in the `raw.rates_daily` layout."""
     bills = fetch_daily_bars(TBILL_TICKER, start, deadline_s)
-    rates = bills.select(
-        "date",
-        tenor=pl.lit(TBILL_TENOR),
-        rate=discount_to_continuous(pl.col("close")),
-        quoted_discount_pct=pl.col("close"),
-    )
-    return _provenance(rates, fetched_at)
+    return _provenance(tbill_rates(bills, "close"), fetched_at)

@@ -129,3 +129,18 @@ def american_price_numpy(is_call, spot, strike, t, rate, q, vol, steps: int = 20
         nodes = s0 * up ** (2.0 * np.arange(m + 1) - m)
         values = np.maximum(disc * (p_up * values[:, 1:] + (1.0 - p_up) * values[:, :-1]), sign * (nodes - k))
     return values[:, 0]
+
+
+def random_option_set(n: int, seed: int) -> dict[str, np.ndarray]:
+    """The issue's seeded random set: S=100, K 20..300, t 1 day..3 years (whole days / 365),
+    vol 3%..150%, r 0..8%, q -2%..5%; shared by the tests and the benchmark."""
+    rng = np.random.default_rng(seed)
+    return {
+        "is_call": rng.random(n) < 0.5,
+        "spot": np.full(n, 100.0),
+        "strike": rng.uniform(20.0, 300.0, n),
+        "t": rng.integers(1, 1096, n) / 365.0,
+        "rate": rng.uniform(0.0, 0.08, n),
+        "q": rng.uniform(-0.02, 0.05, n),
+        "vol": rng.uniform(0.03, 1.5, n),
+    }

@@ -18,22 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipeline.pricing import IVReason, american_greeks, american_price, bs_greeks, implied_vol
-from pipeline.pricing.reference import implied_vol_ref
+from pipeline.pricing.reference import implied_vol_ref, random_option_set
 
 EPS = np.finfo(float).eps
-
-
-def _random_set(n: int, seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {
-        "is_call": rng.random(n) < 0.5,
-        "spot": np.full(n, 100.0),
-        "strike": rng.uniform(20.0, 300.0, n),
-        "t": rng.integers(1, 1096, n) / 365.0,
-        "rate": rng.uniform(0.0, 0.08, n),
-        "q": rng.uniform(-0.02, 0.05, n),
-        "vol": rng.uniform(0.03, 1.5, n),
-    }
 
 
 def _well_posed(c: dict, price: np.ndarray, vega: np.ndarray, american: bool) -> np.ndarray:
@@ -51,7 +38,7 @@ def _inputs(c: dict) -> tuple:
 
 
 def test_european_round_trip_200k():
-    c = _random_set(200_000, seed=21)
+    c = random_option_set(200_000, seed=21)
     g = bs_greeks(*_inputs(c), c["vol"])
     vol, reason = implied_vol(g.price, *_inputs(c))
     well = _well_posed(c, g.price, g.vega, american=False)
@@ -66,7 +53,7 @@ def test_european_round_trip_200k():
 
 
 def test_european_matches_scipy_brent_reference():
-    c = _random_set(300, seed=4)
+    c = random_option_set(300, seed=4)
     g = bs_greeks(*_inputs(c), c["vol"])
     vol, reason = implied_vol(g.price, *_inputs(c))
     well = _well_posed(c, g.price, g.vega, american=False)
@@ -76,7 +63,7 @@ def test_european_matches_scipy_brent_reference():
 
 
 def test_american_round_trip():
-    c = _random_set(400, seed=8)
+    c = random_option_set(400, seed=8)
     g = american_greeks(*_inputs(c), c["vol"])
     vol, reason = implied_vol(g.price, *_inputs(c), american=True)
     well = _well_posed(c, g.price, g.vega, american=True)
