@@ -24,7 +24,7 @@ REQUIRED_LTV_COLUMNS: tuple[str, ...] = (
     "distance_to_margin_call",
 )
 
-StatusLevel = Literal["fresh", "embedded", "stale"]
+StatusLevel = Literal["fresh", "embedded", "model", "stale"]
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,18 @@ class OverviewContext:
 
 
 def classify_status(detail: str) -> StatusLevel:
-    """Map a free-text status such as "stale: timeout" or "embedded" to a level."""
+    """Map a free-text status such as "stale: timeout" or "embedded" to a level.
+
+    `partial` (live data with days or expiries missing) counts as stale; `model` (generated
+    option quotes) gets its own level so model prices are never shown as market data.
+    """
     lowered = detail.strip().lower()
-    if lowered.startswith(("stale", "error", "failed", "missing", "unavailable")):
+    if lowered.startswith(("stale", "partial", "error", "failed", "missing", "unavailable")):
         return "stale"
     if lowered.startswith("embedded"):
         return "embedded"
+    if lowered.startswith("model"):
+        return "model"
     return "fresh"
 
 

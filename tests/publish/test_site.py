@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from pipeline.publish.charts import chart_spec_json, ltv_history_chart
-from pipeline.publish.context import OverviewContext, build_overview_context
+from pipeline.publish.context import OverviewContext, build_overview_context, classify_status
 from pipeline.publish.site import format_pct, format_usd, publish_site, render_overview_html, vega_bundle
 
 from .conftest import DATA_STATUS, GENERATED_AT
@@ -175,3 +175,17 @@ def test_bundle_cache_is_reused_not_rebuilt(bundle_cache_dir: Path) -> None:
     assert vega_bundle(bundle_cache_dir) == cached
     assert cached.stat().st_mtime_ns == built_at
     assert [path.name for path in bundle_cache_dir.iterdir()] == [cached.name]
+
+
+@pytest.mark.parametrize(
+    ("detail", "level"),
+    [
+        ("embedded: live mode off", "embedded"),
+        ("model: live mode off: model chain (GVZ + skew model), not market quotes", "model"),
+        ("partial: yfinance returned data through 2026-10-07", "stale"),
+        ("stale: live fetch failed", "stale"),
+        ("live: fetched 3 rows through 2026-10-09", "fresh"),
+    ],
+)
+def test_status_levels_never_show_model_or_partial_data_as_fresh(detail, level):
+    assert classify_status(detail) == level
