@@ -141,12 +141,11 @@ def replace_rows(
     Returns the number of rows written.
     """
     table = _check_table_name(table)
-    where = dict(where or {})
-    clause = " AND ".join(f'"{column}" = ?' for column in where) or "TRUE"
+    clause, params = _where_clause(where)
     staging = frame.to_arrow()
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(f"DELETE FROM {table} WHERE {clause}", list(where.values()))
+        conn.execute(f"DELETE FROM {table} WHERE {clause}", params)
         conn.register("_vault_staging", staging)
         conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _vault_staging")
         conn.execute("COMMIT")
@@ -158,11 +157,19 @@ def replace_rows(
     return frame.height
 
 
-def read_table(conn: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None) -> pl.DataFrame:
-    """A whole table as a Polars frame (duckdb 2.x: via a relation, not the connection)."""
+def _where_clause(where: Mapping[str, object] | None) -> tuple[str, list[object]]:
+    """`column = ?` conditions joined by AND (TRUE when empty), and their parameters."""
+    where = dict(where or {})
+    return " AND ".join(f'"{column}" = ?' for column in where) or "TRUE", list(where.values())
+
+
+def read_table(conn: duckdb.DuckDBPyConnection, table: str, order_by: str | None = None,
+               where: Mapping[str, object] | None = None) -> pl.DataFrame:
+    """A table, or the slice matching `where`, as a Polars frame (duckdb 2.x: via a relation)."""
     table = _check_table_name(table)
+    clause, params = _where_clause(where)
     order = f" ORDER BY {order_by}" if order_by else ""
-    return conn.sql(f"SELECT * FROM {table}{order}").pl()
+    return conn.sql(f"SELECT * FROM {table} WHERE {clause}{order}", params=params).pl()
 
 
 def log_ingest(conn: duckdb.DuckDBPyConnection, table: str, status: str, reason: str,
@@ -184,6 +191,4 @@ def latest_ingest_status(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def read_prices(conn: duckdb.DuckDBPyConnection, symbol: str) -> pl.DataFrame:
     """`raw.prices_daily` rows of one symbol, oldest first."""
-    return conn.sql(
-        "SELECT * FROM raw.prices_daily WHERE symbol = ? ORDER BY date", params=[symbol]
-    ).pl()
+    return read_table(conn, "raw.prices_daily", order_by="date", where={"symbol": symbol})
