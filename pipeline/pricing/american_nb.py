@@ -82,17 +82,22 @@ def _qd_boundary_nb(strike, tau, r, q, vol, x_limit):
     return b
 
 
-@njit(cache=True, error_model="numpy")
-def _log_boundary_at(z, log_x, coef):
-    """ln B at Chebyshev argument z = 2 sqrt(u/T) - 1 from the series of H = ln(B/X)^2."""
-    n = coef.shape[0] - 1
+@njit(cache=True, error_model="numpy", inline="always")
+def _chebyshev_sum_nb(z, coef):
+    """Clenshaw sum of a Chebyshev series, first coefficient halved: c0/2 + sum c_k T_k(z)."""
     b1 = 0.0
     b2 = 0.0
-    for k in range(n, 0, -1):
+    for k in range(coef.shape[0] - 1, 0, -1):
         b0 = 2.0 * z * b1 - b2 + coef[k]
         b2 = b1
         b1 = b0
-    h = z * b1 - b2 + 0.5 * coef[0]
+    return z * b1 - b2 + 0.5 * coef[0]
+
+
+@njit(cache=True, error_model="numpy")
+def _log_boundary_at(z, log_x, coef):
+    """ln B at Chebyshev argument z = 2 sqrt(u/T) - 1 from the series of H = ln(B/X)^2."""
+    h = _chebyshev_sum_nb(z, coef)
     h = h if h > 0.0 else 0.0
     return log_x - math.sqrt(h)
 
@@ -526,7 +531,6 @@ def put_premium_tangent_nb(spot, strike, t, r, q, vol, log_x, dlx_r, dlx_q, coef
     sqrt_t = math.sqrt(t)
     half = math.sqrt(0.5 * t)
     log_s = math.log(spot)
-    n = coef.shape[0] - 1
     prem = 0.0
     dprem = 0.0
     gprem = 0.0
@@ -545,37 +549,16 @@ def put_premium_tangent_nb(spot, strike, t, r, q, vol, log_x, dlx_r, dlx_q, coef
                 s = y * y
                 u = t - s
             z = 2.0 * math.sqrt(u) / sqrt_t - 1.0
-            # Clenshaw for the value and the three tangents of H
-            b1 = 0.0
-            b2 = 0.0
-            e1v = 0.0
-            e2v = 0.0
-            e1r = 0.0
-            e2r = 0.0
-            e1q = 0.0
-            e2q = 0.0
-            for kk in range(n, 0, -1):
-                b0 = 2.0 * z * b1 - b2 + coef[kk]
-                b2 = b1
-                b1 = b0
-                b0 = 2.0 * z * e1v - e2v + dcoef[0, kk]
-                e2v = e1v
-                e1v = b0
-                b0 = 2.0 * z * e1r - e2r + dcoef[1, kk]
-                e2r = e1r
-                e1r = b0
-                b0 = 2.0 * z * e1q - e2q + dcoef[2, kk]
-                e2q = e1q
-                e1q = b0
-            h = z * b1 - b2 + 0.5 * coef[0]
+            # the value of H and its three parameter tangents, each a Chebyshev series in z
+            h = _chebyshev_sum_nb(z, coef)
             pos = h > 0.0
             h = h if pos else 0.0
             sqh = math.sqrt(h)
             inv2 = 0.5 / sqh if pos else 0.0
             log_b = log_x - sqh
-            dlb_v = -(z * e1v - e2v + 0.5 * dcoef[0, 0]) * inv2
-            dlb_r = dlx_r - (z * e1r - e2r + 0.5 * dcoef[1, 0]) * inv2
-            dlb_q = dlx_q - (z * e1q - e2q + 0.5 * dcoef[2, 0]) * inv2
+            dlb_v = -_chebyshev_sum_nb(z, dcoef[0]) * inv2
+            dlb_r = dlx_r - _chebyshev_sum_nb(z, dcoef[1]) * inv2
+            dlb_q = dlx_q - _chebyshev_sum_nb(z, dcoef[2]) * inv2
             f, dfs, gf, sd, g1, g2, n1, n2, df_r, df_q = _premium_point_nb(spot, strike, log_s, log_b, s, r, q, vol)
             pdf1 = INV_SQRT_2PI * g1
             pdf2 = INV_SQRT_2PI * g2
