@@ -60,15 +60,31 @@ def _euro_put_nb(spot, strike, t, r, q, vol):
 
 
 @njit(cache=True, error_model="numpy")
-def _qd_boundary_nb(strike, tau, r, q, vol, x_limit):
-    """QD (Barone-Adesi-Whaley form) put boundary at time to expiry tau, used as the start."""
-    h = 1.0 - math.exp(-r * tau)
+def _qd_boundary_nb(strike, tau, r, q, vol, x_limit, b_start):
+    """QD (Barone-Adesi-Whaley form) put boundary at time to expiry tau, used as the start.
+
+    Newton on b (1 + delta) + lambda (K - b - p) = 0 from b_start (the previous,
+    shorter-dated node's root: the boundary falls with tau, so few steps are
+    needed); the European put is evaluated inline with this node's discount factors.
+    """
+    df_r = math.exp(-r * tau)
+    df_q = math.exp(-q * tau)
+    sd = vol * math.sqrt(tau)
+    drift = (r - q) * tau
+    h = 1.0 - df_r
     omega = 2.0 * (r - q) / (vol * vol)
     lam = 0.5 * (-(omega - 1.0) - math.sqrt((omega - 1.0) ** 2 + 8.0 * r / (vol * vol * h)))
-    b = x_limit
+    b = b_start
     lo = 1e-6 * x_limit
+    k_r = strike * df_r
     for _ in range(12):
-        p, de, ga = _euro_put_nb(b, strike, tau, r, q, vol)
+        d1 = (math.log(b / strike) + drift) / sd + 0.5 * sd
+        g1 = gauss_nb(d1)
+        g2 = g1 * (b * df_q) / k_r  # exp(-d2^2/2) = exp(-d1^2/2) F/K
+        n1 = ncdf_from_gauss_nb(-d1, g1)
+        de = -df_q * n1
+        p = k_r * ncdf_from_gauss_nb(sd - d1, g2) - b * df_q * n1
+        ga = df_q * INV_SQRT_2PI * g1 / (b * sd)
         f = b * (1.0 + de) + lam * (strike - b - p)
         fp = (1.0 + de) * (1.0 - lam) + b * ga
         step = f / fp if fp > 0.0 else 0.0
@@ -154,7 +170,8 @@ def put_boundary_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw, coef, u
         zc = -math.cos(i * math.pi / n_nodes)
         tau = t_max * 0.25 * (1.0 + zc) ** 2
         taus[i] = tau
-        logb[i] = log_x if i == 0 else math.log(_qd_boundary_nb(strike, tau, r, q, vol, x_limit))
+        logb[i] = log_x if i == 0 else math.log(_qd_boundary_nb(strike, tau, r, q, vol, x_limit,
+                                                                 math.exp(logb[i - 1])))
         hvals[i] = (logb[i] - log_x) ** 2
         if i == 0:
             continue  # tau = 0: the boundary is X there, nothing to integrate
@@ -295,9 +312,9 @@ def put_premium_nb(spot, strike, t, r, q, vol, log_x, coef, glx, glw):
 
 
 @njit(cache=True, error_model="numpy")
-def _qd_boundary_tangent_nb(strike, tau, r, q, vol, x_limit, dlog_x_r, dlog_x_q):
+def _qd_boundary_tangent_nb(strike, tau, r, q, vol, x_limit, b_start, dlog_x_r, dlog_x_q):
     """QD start b and d ln b / d(vol, r, q) by implicit differentiation of its defining equation."""
-    b = _qd_boundary_nb(strike, tau, r, q, vol, x_limit)
+    b = _qd_boundary_nb(strike, tau, r, q, vol, x_limit, b_start)
     if not (b < x_limit and b > 1e-6 * x_limit):  # clipped: follows X (or its floor)
         return b, 0.0, dlog_x_r, dlog_x_q
     p, de, ga, _, vega, rho = bs_scalar_call_nb(False, b, strike, tau, r, q, vol)
@@ -376,7 +393,8 @@ def put_boundary_tangent_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw,
             dlogb[1, i] = dlx_r
             dlogb[2, i] = dlx_q
         else:
-            bqd, gv, gr, gq = _qd_boundary_tangent_nb(strike, tau, r, q, vol, x_limit, dlx_r, dlx_q)
+            bqd, gv, gr, gq = _qd_boundary_tangent_nb(strike, tau, r, q, vol, x_limit, math.exp(logb[i - 1]),
+                                                      dlx_r, dlx_q)
             logb[i] = math.log(bqd)
             dlogb[0, i] = gv
             dlogb[1, i] = gr

@@ -30,7 +30,7 @@ GLD_EXPENSE_RATIO_Q = 0.004
 # points per half-interval for the boundary integrals and the price integral.
 AMERICAN_NODES = 10
 AMERICAN_ITERATIONS = 6
-AMERICAN_FP_POINTS = 12
+AMERICAN_FP_POINTS = 8
 AMERICAN_PRICE_POINTS = 20
 
 
