@@ -6,12 +6,10 @@ before d; vol per grid point from the skew model. Only rows dated <= d feed day 
 backward), so no lookahead: changing any later input leaves day d unchanged
 (tests/pricing/test_synthetic.py).
 
-Prices are American (`american_price`, the kernel called once on flat arrays). Greeks are the
-analytic Black-Scholes-Merton Greeks at the same vol: American Greeks cost five boundary solves per
-option (~2 minutes for the 600k-row history on 2 cores, against ~30 s for prices), and the
-difference is confined to in-the-money puts and deep ITM calls in low-rate years (docs/chain_model.md
-gives the measured gaps). Because a day depends only on its own inputs, a run with `stored` rows
-reprices only days whose inputs (spot, ATM vol, rate, their sources) are new or changed.
+Prices and Greeks are American (`american_greeks`, the kernel called once on flat arrays: one
+boundary solve per option with forward-mode tangents for vega, rho and theta), so a backtest's
+deltas match the prices it trades at. Because a day depends only on its own inputs, a run with
+`stored` rows reprices only days whose inputs (spot, ATM vol, rate, their sources) are new or changed.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
-from pipeline.pricing.api import GLD_EXPENSE_RATIO_Q, american_price, bs_greeks
+from pipeline.pricing.api import GLD_EXPENSE_RATIO_Q, american_greeks
 from pipeline.pricing.skew import atm_vol_daily, skew_vol
 
 MONEYNESS_GRID = tuple(round(0.70 + 0.05 * i, 2) for i in range(9))  # 0.70 .. 1.10
@@ -69,12 +67,11 @@ def price_grid(days: pl.DataFrame, q: float = GLD_EXPENSE_RATIO_Q) -> pl.DataFra
     rate = frame["rate"].to_numpy()
     vol = skew_vol(frame["atm_vol"].to_numpy(), frame["moneyness"].to_numpy(), t)
     is_call = (frame["option_right"] == "C").to_numpy()
-    price = american_price(is_call, spot, strike, t, rate, q, vol)
-    greeks = bs_greeks(is_call, spot, strike, t, rate, q, vol)
+    greeks = american_greeks(is_call, spot, strike, t, rate, q, vol)
     return frame.with_columns(
-        vol=pl.Series(vol), price=pl.Series(np.asarray(price, dtype=np.float64)),
+        vol=pl.Series(vol),
         **{name: pl.Series(np.asarray(getattr(greeks, name), dtype=np.float64))
-           for name in ("delta", "gamma", "theta", "vega", "rho")},
+           for name in ("price", "delta", "gamma", "theta", "vega", "rho")},
     ).select(SYNTHETIC_COLUMNS)
 
 

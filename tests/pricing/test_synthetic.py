@@ -11,7 +11,7 @@ import pytest
 
 from pipeline.market import embedded
 from pipeline.paths import EMBEDDED_DATA_DIR
-from pipeline.pricing import synthetic
+from pipeline.pricing import bs_greeks, synthetic
 
 NOW = datetime(2026, 10, 7, tzinfo=timezone.utc)
 START, END = date(2008, 3, 1), date(2009, 3, 1)  # spans the pre-GVZ proxy and GVZ's start
@@ -39,8 +39,7 @@ def _csv_value(name: str, day: date, column: str) -> float:
 def test_one_day_recomputed_independently(chain: pl.DataFrame) -> None:
     """2008-10-15: spot = GLD close, ATM = GVZ close / 100, rate = ln(1/(1 - d*91/360))*365/91 of the
     T-bill discount d (the bank-discount -> continuous conversion), vol = ATM times the documented
-    smile, 12-month American put priced by QuantLib's finite-difference engine."""
-    ql = pytest.importorskip("QuantLib")
+    smile, 12-month American put priced and differentiated by QuantLib's finite-difference engine."""
     day = date(2008, 10, 15)
     spot = _csv_value("gld_daily.csv", day, "close")
     atm = _csv_value("gvz_daily.csv", day, "close") / 100
@@ -54,23 +53,50 @@ def test_one_day_recomputed_independently(chain: pl.DataFrame) -> None:
     vol = atm * min(max(1 - 0.04 * d + 0.03 * d * d, 0.8), 1.75)
     assert row["vol"] == pytest.approx(vol, rel=1e-12)
 
+    price, delta, vega = _quantlib_american_put(row)
+    assert row["price"] == pytest.approx(price, rel=2e-3)
+    assert row["delta"] == pytest.approx(delta, rel=2e-3)
+    assert row["vega"] == pytest.approx(vega, rel=2e-3)
+
+
+def _quantlib_american_put(row: dict) -> tuple[float, float, float]:
+    """QuantLib finite-difference American put at the row's inputs: NPV, delta, and vega as a
+    central difference of the NPV (vol +-1e-3). Year fraction = tenor days / 365 (Actual/365)."""
+    ql = pytest.importorskip("QuantLib")
+    day = row["date"]
     today = ql.Date(day.day, day.month, day.year)
     ql.Settings.instance().evaluationDate = today
     dc = ql.Actual365Fixed()
+    vol_quote = ql.SimpleQuote(row["vol"])
     process = ql.BlackScholesMertonProcess(
-        ql.QuoteHandle(ql.SimpleQuote(spot)),
-        ql.YieldTermStructureHandle(ql.FlatForward(today, 0.004, dc)),
+        ql.QuoteHandle(ql.SimpleQuote(row["spot"])),
+        ql.YieldTermStructureHandle(ql.FlatForward(today, row["q"], dc)),
         ql.YieldTermStructureHandle(ql.FlatForward(today, row["rate"], dc)),
-        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), vol, dc)))
-    expiry = today + ql.Period(365, ql.Days)  # t = 1.0 exactly in Actual/365
-    payoff = ql.PlainVanillaPayoff(ql.Option.Put, spot * 0.9)
-    american = ql.VanillaOption(payoff, ql.AmericanExercise(today, expiry))
+        ql.BlackVolTermStructureHandle(ql.BlackConstantVol(today, ql.NullCalendar(), ql.QuoteHandle(vol_quote), dc)))
+    expiry = today + ql.Period(round(row["t_years"] * 365), ql.Days)
+    american = ql.VanillaOption(ql.PlainVanillaPayoff(ql.Option.Put, row["strike"]),
+                                ql.AmericanExercise(today, expiry))
     american.setPricingEngine(ql.FdBlackScholesVanillaEngine(process, 800, 800))
-    assert row["price"] == pytest.approx(american.NPV(), rel=2e-3)
-    european = ql.VanillaOption(payoff, ql.EuropeanExercise(expiry))
-    european.setPricingEngine(ql.AnalyticEuropeanEngine(process))
-    assert row["delta"] == pytest.approx(european.delta(), rel=1e-3)
-    assert row["vega"] == pytest.approx(european.vega(), rel=1e-3)
+    price, delta = american.NPV(), american.delta()
+    bumped = []
+    for shift in (1e-3, -1e-3):
+        vol_quote.setValue(row["vol"] + shift)
+        bumped.append(american.NPV())
+    return price, delta, (bumped[0] - bumped[1]) / 2e-3
+
+
+def test_greeks_are_american(chain: pl.DataFrame) -> None:
+    """Early January 2008 (T-bill ~3%): a 24-month put struck 10% in the money, where early exercise
+    moves the Greeks well beyond the tolerance (the European delta is checked to be off by > 10x it)."""
+    row = chain.filter((pl.col("date") >= date(2008, 1, 2)) & (pl.col("tenor_months") == 24)
+                       & (pl.col("moneyness") == 1.1) & (pl.col("option_right") == "P")).row(0, named=True)
+    assert row["rate"] > 0.02
+    price, delta, vega = _quantlib_american_put(row)
+    assert row["price"] == pytest.approx(price, rel=2e-3)
+    assert row["delta"] == pytest.approx(delta, rel=2e-3)
+    assert row["vega"] == pytest.approx(vega, rel=2e-3)
+    european = bs_greeks(False, row["spot"], row["strike"], row["t_years"], row["rate"], row["q"], row["vol"])
+    assert abs(float(european.delta) - delta) > 10 * 2e-3 * abs(delta)
 
 
 def test_grid_and_sources(chain: pl.DataFrame) -> None:
