@@ -54,9 +54,12 @@ def ltv_history_chart(
     rule = alt.Chart().mark_rule(color=MARGIN_CALL_COLOR, strokeDash=[6, 4], strokeWidth=1.5).encode(
         y=alt.datum(margin_call_ltv, type="quantitative", scale=y_scale)
     )
+    # the label sits at the right edge, on the side of the rule the latest LTV is not on
+    label_above = float(history["ltv"][-1]) < margin_call_ltv
     label = (
         alt.Chart()
-        .mark_text(color=MARGIN_CALL_COLOR, align="right", baseline="top", dx=-4, dy=4, fontWeight="bold")
+        .mark_text(color=MARGIN_CALL_COLOR, align="right", baseline="bottom" if label_above else "top",
+                   dx=-4, dy=-4 if label_above else 4, fontWeight="bold")
         .encode(
             x=alt.value("width"),  # right edge of the plot, whatever its width
             y=alt.datum(margin_call_ltv, type="quantitative"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from pipeline.publish.charts import chart_spec_json, ltv_history_chart
+from pipeline.publish.charts import chart_spec, chart_spec_json, ltv_history_chart
 from pipeline.publish.context import OverviewContext, build_overview_context, classify_status
 from pipeline.publish.site import format_pct, format_usd, publish_site, render_overview_html, vega_bundle
 
@@ -189,3 +189,18 @@ def test_bundle_cache_is_reused_not_rebuilt(bundle_cache_dir: Path) -> None:
 )
 def test_status_levels_never_show_model_or_partial_data_as_fresh(detail, level):
     assert classify_status(detail) == level
+
+
+@pytest.mark.parametrize(("last_ltv", "expected"), [(0.74, "bottom"), (0.80, "top")])
+def test_margin_call_label_sits_on_the_side_of_the_rule_away_from_the_latest_ltv(
+    ltv_frame: pl.DataFrame, last_ltv: float, expected: str
+) -> None:
+    """With the rule at 75%, a history ending at 74% runs just under the label's right-edge spot, so
+    the label goes above the rule (text baseline at the bottom); one ending at 80% puts it below."""
+    frame = ltv_frame.with_columns(
+        pl.when(pl.col("date") == pl.col("date").max()).then(last_ltv).otherwise(pl.col("ltv")).alias("ltv")
+    )
+    spec = chart_spec(ltv_history_chart(frame))
+    label = spec["layer"][2]["mark"]
+    assert label["baseline"] == expected
+    assert (label["dy"] < 0) == (expected == "bottom")
