@@ -32,7 +32,8 @@ def alert_thresholds(book: Portfolio) -> AlertThresholds:
 
 
 def _inputs(conn, book: Portfolio) -> AlertInputs:  # noqa: ANN001
-    latest = conn.sql("SELECT date, ltv, gld_close, margin_call_price, cure_amount FROM analytics.ltv_latest").pl()
+    latest = conn.sql("SELECT date, ltv, gld_close, margin_call_price, cure_amount, hedge_value, hedged_ltv, "
+                      "hedged_margin_call_price FROM analytics.ltv_latest").pl()
     if latest.is_empty():
         raise ValueError("analytics.ltv_daily is empty; materialize analytics/ltv_daily first")
     row = latest.row(0, named=True)
@@ -41,6 +42,8 @@ def _inputs(conn, book: Portfolio) -> AlertInputs:  # noqa: ANN001
     data_status = {t: f"{s}: {r}" if s in UNHEALTHY_INGEST else "ok" for t, s, r in ingest.rows()}
     return AlertInputs(as_of=row["date"], ltv=row["ltv"], gld_close=row["gld_close"],
                        margin_call_price=row["margin_call_price"], cure_amount=row["cure_amount"],
+                       hedge_value=row["hedge_value"], hedged_ltv=row["hedged_ltv"],
+                       hedged_margin_call_price=row["hedged_margin_call_price"],
                        thresholds=alert_thresholds(book), positions=positions, data_status=data_status)
 
 

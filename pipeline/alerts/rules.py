@@ -81,6 +81,10 @@ class AlertInputs(BaseModel):
     - ``ltv``: loan-to-value as a fraction; ``gld_close``: collateral close that day;
       ``margin_call_price``: the GLD price at which LTV reaches ``ltv_critical``;
       ``cure_amount``: repayment needed to bring LTV back under the margin call.
+    - ``hedge_value``: today's mark of the held hedges (0 without hedges); ``hedged_ltv``:
+      loan / (collateral + hedge value); ``hedged_margin_call_price``: the GLD price at which
+      the hedged LTV reaches the call (None when the hedges alone cover it). LTV alerts show
+      them when hedges are held, so the email says how much protection the book already has.
     - ``positions``: the hedge positions currently held, columns ``position_id`` (str),
       ``dte`` (int, days to expiry), ``triage`` (code such as HOLD/ROLL/HARVEST),
       ``triage_rule`` (which triage rule produced the code). Extra columns are ignored.
@@ -95,6 +99,9 @@ class AlertInputs(BaseModel):
     gld_close: float = Field(gt=0, allow_inf_nan=False)
     margin_call_price: float = Field(ge=0, allow_inf_nan=False)
     cure_amount: float = Field(ge=0, allow_inf_nan=False)
+    hedge_value: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    hedged_ltv: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    hedged_margin_call_price: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     thresholds: AlertThresholds = Field(default_factory=AlertThresholds)
     positions: pl.DataFrame = Field(
         default_factory=lambda: pl.DataFrame(
@@ -156,7 +163,7 @@ def _ltv_alerts(inputs: AlertInputs) -> list[dict[str, str]]:
             f"LTV {inputs.ltv:.1%} >= {threshold:.1%} {label} ({inputs.as_of.isoformat()})"
             f"{HEADLINE_SEPARATOR}GLD close {inputs.gld_close:,.2f}, "
             f"margin-call price {inputs.margin_call_price:,.2f}, "
-            f"cure amount {inputs.cure_amount:,.2f}"
+            f"cure amount {inputs.cure_amount:,.2f}{_hedged_details(inputs)}"
         )
         values = {
             "ltv": inputs.ltv,
@@ -166,8 +173,21 @@ def _ltv_alerts(inputs: AlertInputs) -> list[dict[str, str]]:
             "margin_call_price": inputs.margin_call_price,
             "cure_amount": inputs.cure_amount,
         }
+        if inputs.hedge_value > 0:
+            values |= {"hedge_value": inputs.hedge_value, "hedged_ltv": inputs.hedged_ltv,
+                       "hedged_margin_call_price": inputs.hedged_margin_call_price}
         alerts.append(_alert(rule, PORTFOLIO_SUBJECT, level, message, values))
     return alerts
+
+
+def _hedged_details(inputs: AlertInputs) -> str:
+    """The hedged view appended to an LTV alert ("" without hedges)."""
+    if inputs.hedge_value <= 0:
+        return ""
+    hedged_ltv = "n/a" if inputs.hedged_ltv is None else f"{inputs.hedged_ltv:.1%}"
+    call = ("covered by the hedges" if inputs.hedged_margin_call_price is None
+            else f"{inputs.hedged_margin_call_price:,.2f}")
+    return f"; with hedges worth {inputs.hedge_value:,.2f}: LTV {hedged_ltv}, margin-call price {call}"
 
 
 def _hedge_alerts(inputs: AlertInputs) -> list[dict[str, str]]:

@@ -88,6 +88,19 @@ def test_ltv_critical_row_carries_the_numbers() -> None:
     assert levels == {"ltv_warn": "warning", "ltv_critical": "critical"}
 
 
+def test_ltv_alert_shows_the_hedged_view_when_hedges_are_held() -> None:
+    """Loan 762k on 1M of GLD (LTV 76.2%) plus puts marked at 40k: hedged LTV = 762/1040 = 73.3%."""
+    hedged = facts(0.762, hedge_value=40_000.0, hedged_ltv=0.762 / 1.04, hedged_margin_call_price=171.25)
+    row = evaluate_alerts(hedged).filter(pl.col("rule") == "ltv_critical").row(0, named=True)
+    assert row["message"].endswith("; with hedges worth 40,000.00: LTV 73.3%, margin-call price 171.25")
+    assert json.loads(row["values"])["hedged_ltv"] == pytest.approx(0.732692, abs=1e-6)
+    covered = facts(0.762, hedge_value=400_000.0, hedged_ltv=0.762 / 1.4, hedged_margin_call_price=None)
+    message = evaluate_alerts(covered).filter(pl.col("rule") == "ltv_critical")["message"][0]
+    assert message.endswith("LTV 54.4%, margin-call price covered by the hedges")
+    unhedged = evaluate_alerts(facts(0.762)).filter(pl.col("rule") == "ltv_critical")["message"][0]
+    assert "hedges" not in unhedged
+
+
 def test_custom_thresholds_move_the_trigger_points() -> None:
     thresholds = AlertThresholds(ltv_warn=0.60, ltv_critical=0.65, ltv_liquidation=0.80)
     active = evaluate_alerts(facts(0.66, thresholds=thresholds))

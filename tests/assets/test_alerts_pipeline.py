@@ -6,6 +6,9 @@ shares = 382,270 USD of collateral) across the thresholds (warn 70 %, critical 7
     loan 260,000 -> LTV 0.6801  nothing active
     loan 275,000 -> LTV 0.7194  ltv_warn
     loan 290,000 -> LTV 0.7586  ltv_warn + ltv_critical (margin call)
+
+The book holds one December put (73 days left, triage neither ROLL nor HARVEST, so it raises no
+alert of its own); the LTV alerts carry its mark and the hedged LTV from analytics.ltv_latest.
 """
 
 from __future__ import annotations
@@ -33,6 +36,15 @@ amount = {loan}
 [alerts]
 recipients = ["owner@example.com", "advisor@example.com"]
 cooldown_hours = 0
+
+[[hedges]]
+id = "dec-380-put"
+right = "put"
+strike = 380.0
+expiry = 2026-12-18
+contracts = 3
+entry_date = 2026-06-01
+premium = 15.20
 """
 REFRESH = [dg.AssetKey(["analytics", "positions_daily"]), dg.AssetKey(["analytics", "ltv_daily"]),
            dg.AssetKey(["publish", "report_pdf"]), dg.AssetKey(["analytics", "alerts"])]
@@ -106,6 +118,10 @@ def test_mails_follow_state_changes_and_survive_an_smtp_outage(sandbox, monkeypa
     pdf_on_disk = sorted(sandbox.reports_dir.glob("vault_summary_*.pdf"))[-1]
     assert attachments[0].get_filename() == pdf_on_disk.name
     assert attachments[0].get_content() == pdf_on_disk.read_bytes()
+    with duckdb.connect(str(sandbox.warehouse), read_only=True) as conn:
+        hedge_value, hedged_ltv = conn.execute("SELECT hedge_value, hedged_ltv FROM analytics.ltv_latest").fetchone()
+    assert hedge_value > 0 and hedged_ltv == pytest.approx(290_000 / (LATEST_COLLATERAL + hedge_value))
+    assert f"with hedges worth {hedge_value:,.2f}: LTV {hedged_ltv:.1%}" in _bodies([critical])[0]
 
     pipeline.run(260_000)  # both clear: one mail listing both clearances
     assert len(inbox) == 3
