@@ -236,20 +236,40 @@ def npdf_nb(x: float) -> float:
     return INV_SQRT_2PI * gauss_nb(x)
 
 
+ACKLAM_SPLIT = 0.02425  # Acklam's switch between the tail and central rationals
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _acklam_tail(r: float) -> float:
+    """Acklam's lower-tail rational in r = sqrt(-2 ln p)."""
+    return (((((-7.784894002430293e-03 * r - 3.223964580411365e-01) * r - 2.400758277161838e00) * r
+              - 2.549732539343734e00) * r + 4.374664141464968e00) * r + 2.938163982698783e00) / (
+        (((7.784695709041462e-03 * r + 3.224671290700398e-01) * r + 2.445134137142996e00) * r
+         + 3.754408661907416e00) * r + 1.0)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _acklam_central(c: float) -> float:
+    """Acklam's central rational in c = p - 1/2."""
+    r = c * c
+    return (((((-3.969683028665376e01 * r + 2.209460984245205e02) * r - 2.759285104469687e02) * r
+              + 1.383577518672690e02) * r - 3.066479806614716e01) * r + 2.506628277459239e00) * c / (
+        ((((-5.447609879822406e01 * r + 1.615858368580409e02) * r - 1.556989798598866e02) * r
+          + 6.680131188771972e01) * r - 1.328068155288572e01) * r + 1.0)
+
+
 @njit(cache=True, error_model="numpy")
 def inverse_ncdf_guess_nb(p: float) -> float:
     """Phi^{-1}(p) to ~1e-9 relative (P. J. Acklam's rational approximation); for starting guesses only."""
-    if p < 0.02425:
-        q = math.sqrt(-2.0 * math.log(p))
-        return (((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838e00) * q
-                  - 2.549732539343734e00) * q + 4.374664141464968e00) * q + 2.938163982698783e00) / (
-            (((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e00) * q
-             + 3.754408661907416e00) * q + 1.0)
-    if p > 1.0 - 0.02425:
+    if p < ACKLAM_SPLIT:
+        return _acklam_tail(math.sqrt(-2.0 * math.log(p)))
+    if p > 1.0 - ACKLAM_SPLIT:
         return -inverse_ncdf_guess_nb(1.0 - p)
-    q = p - 0.5
-    r = q * q
-    return (((((-3.969683028665376e01 * r + 2.209460984245205e02) * r - 2.759285104469687e02) * r
-              + 1.383577518672690e02) * r - 3.066479806614716e01) * r + 2.506628277459239e00) * q / (
-        ((((-5.447609879822406e01 * r + 1.615858368580409e02) * r - 1.556989798598866e02) * r
-          + 6.680131188771972e01) * r - 1.328068155288572e01) * r + 1.0)
+    return _acklam_central(p - 0.5)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def inverse_ncdf_lower_guess_nb(p: float, log_p: float) -> float:
+    """Branch-free inverse_ncdf_guess_nb for 0 < p <= 1/2, given log_p = ln p (the caller usually has it)."""
+    tail = _acklam_tail(math.sqrt(-2.0 * log_p))
+    return tail if p < ACKLAM_SPLIT else _acklam_central(p - 0.5)
