@@ -1,11 +1,18 @@
-"""Implied volatility kernels (European closed form inversion, American root search).
+"""Implied volatility kernels (European: vectorised solver with a scalar fallback; American root search).
 
 European: the quote is reduced to the normalised out-of-the-money time value
 beta = (undiscounted price - forward intrinsic) / sqrt(F K) at x = -|ln(F/K)|,
 which depends on s = vol*sqrt(t) only:  b(s) = e^{x/2} N(x/s + s/2) - e^{-x/2} N(x/s - s/2).
-b is convex below s_c = sqrt(2|x|) and concave above, so the root is solved with
-Halley steps on ln b (below s_c) or on b (above), kept inside a bisection
-bracket.  Reason codes match ``pipeline.pricing.api.IVReason``.
+b is convex below s_c = sqrt(2|x|) and concave above, so the objective is ln b - ln beta
+below s_c and b - beta above (b(s_c) has a closed form).
+
+Fast pass, branch-free so the prange loop compiles to SIMD code: asymptotic/tangent starting
+guess (median error 3%, max 56% on the benchmark set), then exactly three third-order
+Householder steps.  It settles a quote when the quote is at least one TIME_VALUE_TOL clear of
+every bound and the third step is below FAST_STEP_TOL * s.  All other quotes go to the scalar
+pass (bound checks and reason codes, then Halley steps inside a bisection bracket): 5.0% of the
+benchmark set, all of them non-OK quotes or OK ones within the tolerance margin of a bound,
+none for lack of convergence.  Reason codes match ``pipeline.pricing.api.IVReason``.
 """
 
 from __future__ import annotations
@@ -16,7 +23,15 @@ from numba import njit, prange
 
 from .american_nb import american_scalar_nb
 from .bsm_nb import bs_scalar_call_nb
-from .special_nb import INV_SQRT_2PI, gauss_nb, inverse_ncdf_guess_nb, ncdf_from_gauss_branchy_nb
+from .special_nb import (
+    INV_SQRT_2PI,
+    exp_nb,
+    gauss_nb,
+    inverse_ncdf_guess_nb,
+    inverse_ncdf_lower_guess_nb,
+    log_nb,
+    ncdf_from_gauss_nb,
+)
 
 OK = 0
 BELOW_INTRINSIC = 1
@@ -24,21 +39,28 @@ ABOVE_UPPER_BOUND = 2
 NO_TIME_VALUE = 3
 EXPIRED = 4
 BAD_INPUT = 5
+FALLBACK = -1  # reason_out marker between the fast pass and the scalar pass, never returned
 
 # time value at or below this fraction of max(F, K) is indistinguishable from zero
 TIME_VALUE_TOL = 1e-14
 MAX_ITER = 100
+# relative size of the fast solver's last (third) step below which it counts as converged: the
+# order-4 step leaves an error of ~1e2 step^4 (measured), far below the 1e-12 accuracy needed
+FAST_STEP_TOL = 1e-5
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def normalised_otm_nb(x: float, s: float, ex: float):
-    """b(s) and db/ds for x <= 0, ex = e^{x/2} (normalised OTM call = OTM put at -x)."""
+    """b(s) and db/ds for x <= 0, ex = e^{x/2} (normalised OTM call = OTM put at -x).
+
+    Branch-free, so the vectorised and the scalar solver evaluate the very same b.
+    """
     h = x / s
     d1 = h + 0.5 * s
     d2 = h - 0.5 * s
     g1 = gauss_nb(d1)
     g2 = g1 * ex * ex  # exp(-d2^2/2) = exp(-d1^2/2) e^x
-    b = ex * ncdf_from_gauss_branchy_nb(d1, g1) - ncdf_from_gauss_branchy_nb(d2, g2) / ex
+    b = ex * ncdf_from_gauss_nb(d1, g1) - ncdf_from_gauss_nb(d2, g2) / ex
     db = ex * INV_SQRT_2PI * g1
     return b, db
 
@@ -135,13 +157,116 @@ def implied_vol_european_scalar_nb(price, is_call, spot, strike, t, rate, q):
     return s / math.sqrt(t), OK
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _initial_guess_nb(beta: float, x: float, ex: float):
+    """(s0, lower) for b(s) = beta, branch-free; lower says beta < b(s_c) (the convex side).
+
+    Lower: the smaller of Jaeckel's inverted asymptote b ~ 2 pi |x| / (3 sqrt 3) N(-|x| / (sqrt 3 s))^3
+    (good for small beta) and the tangent at s_c (an upper bound by convexity, good near s_c).
+    Upper: the larger of e^{x/2} - b ~ (e^{x/2} + e^{-x/2}) N(-s/2), inverted, and the tangent
+    (a lower bound by concavity).  One Acklam inverse normal serves both sides.
+    """
+    s_c = math.sqrt(-2.0 * x)
+    b_c = 0.5 * ex - ncdf_from_gauss_nb(-s_c, ex * ex) / ex  # d1 = 0 and d2 = -s_c at s_c
+    lower = beta < b_c
+    v = beta * (1.5 * math.sqrt(3.0) / math.pi) / -x if lower else (ex - beta) / (ex + 1.0 / ex)
+    log_u = log_nb(v) / 3.0 if lower else log_nb(v)  # lower: u = v^(1/3)
+    u = exp_nb(log_u)
+    z = inverse_ncdf_lower_guess_nb(u, log_u)
+    s_asymptote = x / (math.sqrt(3.0) * z) if u < 0.5 else math.inf
+    s_tangent = s_c + (beta - b_c) / (ex * INV_SQRT_2PI)
+    s_low = s_asymptote if s_asymptote < s_tangent else s_tangent
+    s_low = s_low if s_low > 0.0 else 0.5 * s_c
+    s_up = -2.0 * z
+    s_up = s_up if s_up > s_tangent else s_tangent
+    return (s_low if lower else s_up), lower
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _householder_step_nb(s: float, x: float, ex: float, beta: float, log_beta: float, lower: bool):
+    """(new s, step): one third-order Householder step on ln b - ln beta (lower) or b - beta (upper).
+
+    Closed-form derivatives: b''/b' = x^2/s^3 - s/4, b'''/b' = (b''/b')^2 - 3 x^2/s^4 - 1/4.
+    """
+    b, db = normalised_otm_nb(x, s, ex)
+    x2 = x * x
+    s2 = s * s
+    a2 = x2 / (s2 * s) - 0.25 * s
+    a3 = a2 * a2 - 3.0 * x2 / (s2 * s2) - 0.25
+    dlog = db / b
+    nu = (log_nb(b) - log_beta) / dlog if lower else (b - beta) / db  # Newton step f/f'
+    gamma = a2 - dlog if lower else a2  # f''/f'
+    delta = a3 - 3.0 * dlog * a2 + 2.0 * dlog * dlog if lower else a3  # f'''/f'
+    step = nu * (1.0 - 0.5 * gamma * nu) / (1.0 - gamma * nu + delta * nu * nu / 6.0)
+    return s - step, step
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def normalised_vol_fast_nb(beta: float, x: float, ex: float):
+    """(s, converged): solve b(s) = beta with three Householder steps and no data-dependent branch."""
+    s, lower = _initial_guess_nb(beta, x, ex)
+    log_beta = log_nb(beta)
+    s, _ = _householder_step_nb(s, x, ex, beta, log_beta, lower)
+    s, _ = _householder_step_nb(s, x, ex, beta, log_beta, lower)
+    s, step = _householder_step_nb(s, x, ex, beta, log_beta, lower)
+    return s, abs(step) <= FAST_STEP_TOL * s
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _implied_vol_european_fast_nb(price, is_call, spot, strike, t, rate, q):
+    """(vol, solved) for one quote, branch-free; solved is False unless clearly OK and converged.
+
+    A quote counts as clearly OK only a whole TIME_VALUE_TOL clear of every bound the scalar path
+    checks, so the ulp differences of exp_nb/log_nb from libm cannot change a reason code.
+    """
+    tt = t if t > 0.0 else 1.0
+    spot_q = spot * exp_nb(-q * tt)
+    strike_r = strike * exp_nb(-rate * tt)
+    intrinsic = spot_q - strike_r if is_call else strike_r - spot_q
+    intrinsic = intrinsic if intrinsic > 0.0 else 0.0
+    upper = spot_q if is_call else strike_r
+    margin = 2.0 * TIME_VALUE_TOL * (spot_q if spot_q > strike_r else strike_r)
+    time_value = price - intrinsic
+    x = -abs(log_nb(spot / strike) + (rate - q) * tt)
+    ex = exp_nb(0.5 * x)
+    beta = time_value / (math.sqrt(spot_q) * math.sqrt(strike_r))
+    clear = (
+        math.isfinite(price) & math.isfinite(spot) & math.isfinite(strike) & math.isfinite(t)
+        & math.isfinite(rate) & math.isfinite(q) & (spot > 0.0) & (strike > 0.0) & (t > 0.0)
+        & (time_value > margin) & (price < upper - margin) & (beta < ex * (1.0 - 1e-12))
+    )
+    s, converged = normalised_vol_fast_nb(beta, x, ex)
+    return s / math.sqrt(tt), clear & converged
+
+
 @njit(cache=True, error_model="numpy", parallel=True)
-def implied_vol_european_nb(price, is_call, spot, strike, t, rate, q, vol_out, reason_out):
-    """European implied vol for 1-D contiguous inputs; fills vol_out and reason_out (int8)."""
+def implied_vol_european_fast_nb(price, is_call, spot, strike, t, rate, q, vol_out, reason_out):
+    """Vectorised pass: reason_out is OK where the fast solver settled the quote, FALLBACK elsewhere."""
     for i in prange(price.shape[0]):
-        v, code = implied_vol_european_scalar_nb(price[i], is_call[i], spot[i], strike[i], t[i], rate[i], q[i])
+        v, solved = _implied_vol_european_fast_nb(price[i], is_call[i], spot[i], strike[i], t[i], rate[i], q[i])
         vol_out[i] = v
-        reason_out[i] = code
+        reason_out[i] = OK if solved else FALLBACK
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def implied_vol_european_fallback_nb(price, is_call, spot, strike, t, rate, q, vol_out, reason_out):
+    """Scalar pass over the quotes the fast pass marked FALLBACK."""
+    for i in prange(price.shape[0]):
+        if reason_out[i] == FALLBACK:
+            v, code = implied_vol_european_scalar_nb(price[i], is_call[i], spot[i], strike[i], t[i], rate[i], q[i])
+            vol_out[i] = v
+            reason_out[i] = code
+
+
+@njit(cache=True, error_model="numpy")
+def implied_vol_european_nb(price, is_call, spot, strike, t, rate, q, vol_out, reason_out):
+    """European implied vol for 1-D contiguous inputs; fills vol_out and reason_out (int8).
+
+    Two kernels, not two loops in one, so that numba cannot fuse the branchy scalar pass into
+    the vectorised one.
+    """
+    implied_vol_european_fast_nb(price, is_call, spot, strike, t, rate, q, vol_out, reason_out)
+    implied_vol_european_fallback_nb(price, is_call, spot, strike, t, rate, q, vol_out, reason_out)
 
 
 @njit(cache=True, error_model="numpy")

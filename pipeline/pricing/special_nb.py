@@ -203,19 +203,6 @@ def ncdf_from_gauss_nb(x: float, gauss: float) -> float:
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def ncdf_from_gauss_branchy_nb(x: float, gauss: float) -> float:
-    """Same values as ncdf_from_gauss_nb, evaluating only the needed rational (faster in scalar code)."""
-    y = abs(x) * SQRT1_2
-    z = y * y
-    if y <= 0.46875:
-        return 0.5 + 0.5 * (x * SQRT1_2) * _erf_ratio_small(z)
-    scaled = _erfc_scaled_mid(y) if y <= 4.0 else _erfc_scaled_tail(z)
-    half_erfc = 0.5 * gauss * scaled
-    res = 1.0 - half_erfc if x >= 0.0 else half_erfc
-    return res if x == x else x
-
-
-@njit(cache=True, error_model="numpy", inline="always")
 def gauss_nb(x: float) -> float:
     """exp(-x*x/2) without the x*x rounding error (x*x split exactly with an FMA)."""
     hi = x * x

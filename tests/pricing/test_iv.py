@@ -16,8 +16,17 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit, prange
+from scipy.special import ndtr
 
 from pipeline.pricing import IVReason, american_greeks, american_price, bs_greeks, implied_vol
+from pipeline.pricing.iv_nb import (
+    FALLBACK,
+    implied_vol_european_fallback_nb,
+    implied_vol_european_fast_nb,
+    normalised_vol_fast_nb,
+    normalised_vol_nb,
+)
 from pipeline.pricing.reference import implied_vol_ref, random_option_set
 
 EPS = np.finfo(float).eps
@@ -167,3 +176,69 @@ def test_property_american_round_trip(is_call, strike, days, rate, q, vol):
         assert reason == IVReason.OK and abs(v - vol) <= 1e-8
     else:
         assert np.isnan(v) == (reason != IVReason.OK)
+
+
+# ---- the vectorised European solver against its robust scalar fallback -------------------------
+
+
+@njit(parallel=True, error_model="numpy")
+def _both_solvers(beta, x, fast, converged, robust):
+    for i in prange(beta.shape[0]):
+        fast[i], converged[i] = normalised_vol_fast_nb(beta[i], x[i], math.exp(0.5 * x[i]))
+        robust[i] = normalised_vol_nb(beta[i], x[i])
+
+
+def _run_both(beta: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fast s, converged, scalar-solver s) on identical normalised inputs."""
+    fast, robust = np.empty(beta.size), np.empty(beta.size)
+    converged = np.empty(beta.size, dtype=np.bool_)
+    _both_solvers(beta, x, fast, converged, robust)
+    return fast, converged, robust
+
+
+def test_fast_solver_agrees_with_scalar_fallback():
+    """Same (beta, x) into both solvers: the fast one settles every well-posed quote, with the scalar one's answer."""
+    c = random_option_set(200_000, seed=21)
+    g = bs_greeks(*_inputs(c), c["vol"])
+    well = _well_posed(c, g.price, g.vega, american=False)
+    spot_q, strike_r = c["spot"] * np.exp(-c["q"] * c["t"]), c["strike"] * np.exp(-c["rate"] * c["t"])
+    lower = np.maximum(np.where(c["is_call"], 1.0, -1.0) * (spot_q - strike_r), 0.0)
+    beta = ((g.price - lower) / np.sqrt(spot_q * strike_r))[well]
+    x = -np.abs(np.log(c["spot"] / c["strike"]) + (c["rate"] - c["q"]) * c["t"])[well]
+    fast, converged, robust = _run_both(beta, x)
+    assert converged.all()  # no well-posed quote of the random set needs the fallback
+    assert np.abs(fast / robust - 1.0).max() <= 1e-13
+
+
+def test_fast_solver_reports_convergence_only_when_right():
+    """Wide (x, s) grid, far beyond the random set: wherever the fast solver claims convergence it
+    matches the scalar solver to a few ulps times the condition number of s in beta."""
+    x, s = (a.ravel() for a in np.meshgrid(-np.r_[0.0, np.logspace(-8, 2, 120)], np.logspace(-4, 1.6, 150)))
+    ex = np.exp(0.5 * x)
+    d1 = x / s + 0.5 * s
+    beta = ex * ndtr(d1) - ndtr(d1 - s) / ex
+    keep = (beta > 1e-300) & (beta < ex * (1.0 - 1e-12))
+    beta, x, s, ex, d1 = beta[keep], x[keep], s[keep], ex[keep], d1[keep]
+    fast, converged, robust = _run_both(beta, x)
+    assert converged.mean() > 0.95
+    slope = s * ex * np.exp(-0.5 * d1 * d1) / math.sqrt(2.0 * math.pi)  # s b'(s)
+    cond = 1.0 + ex / slope  # cdf values carry absolute errors ~ eps e^{x/2}
+    err = np.abs(fast / robust - 1.0)[converged]
+    assert (err <= 8.0 * EPS * cond[converged]).all()
+
+
+def test_fallback_pass_settles_exactly_what_the_fast_pass_leaves():
+    """implied_vol = fast pass where it settled, scalar pass elsewhere; reason codes as if all went scalar."""
+    c = random_option_set(200_000, seed=5)
+    price = bs_greeks(*_inputs(c), c["vol"]).price
+    vol, reason = implied_vol(price, *_inputs(c))
+    fast_vol, fast_reason = np.empty(price.size), np.empty(price.size, dtype=np.int8)
+    implied_vol_european_fast_nb(price, *_inputs(c), fast_vol, fast_reason)
+    settled = fast_reason == IVReason.OK
+    assert set(np.unique(fast_reason)) == {IVReason.OK, FALLBACK}
+    np.testing.assert_array_equal(vol[settled], fast_vol[settled])
+    # every quote forced through the scalar pass: same reason codes, same vols where it had the say
+    forced_vol, forced_reason = np.empty(price.size), np.full(price.size, FALLBACK, dtype=np.int8)
+    implied_vol_european_fallback_nb(price, *_inputs(c), forced_vol, forced_reason)
+    np.testing.assert_array_equal(reason, forced_reason)
+    np.testing.assert_array_equal(vol[~settled], forced_vol[~settled])
