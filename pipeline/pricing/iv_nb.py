@@ -31,6 +31,7 @@ from .special_nb import (
     inverse_ncdf_lower_guess_nb,
     log_nb,
     ncdf_from_gauss_nb,
+    select_nb,
 )
 
 OK = 0
@@ -169,17 +170,18 @@ def _initial_guess_nb(beta: float, x: float, ex: float):
     s_c = math.sqrt(-2.0 * x)
     b_c = 0.5 * ex - ncdf_from_gauss_nb(-s_c, ex * ex) / ex  # d1 = 0 and d2 = -s_c at s_c
     lower = beta < b_c
-    v = beta * (1.5 * math.sqrt(3.0) / math.pi) / -x if lower else (ex - beta) / (ex + 1.0 / ex)
-    log_u = log_nb(v) / 3.0 if lower else log_nb(v)  # lower: u = v^(1/3)
+    v = select_nb(lower, beta * (1.5 * math.sqrt(3.0) / math.pi) / -x, (ex - beta) / (ex + 1.0 / ex))
+    log_v = log_nb(v)
+    log_u = select_nb(lower, log_v / 3.0, log_v)  # lower: u = v^(1/3)
     u = exp_nb(log_u)
     z = inverse_ncdf_lower_guess_nb(u, log_u)
-    s_asymptote = x / (math.sqrt(3.0) * z) if u < 0.5 else math.inf
+    s_asymptote = select_nb(u < 0.5, x / (math.sqrt(3.0) * z), math.inf)
     s_tangent = s_c + (beta - b_c) / (ex * INV_SQRT_2PI)
-    s_low = s_asymptote if s_asymptote < s_tangent else s_tangent
-    s_low = s_low if s_low > 0.0 else 0.5 * s_c
+    s_low = select_nb(s_asymptote < s_tangent, s_asymptote, s_tangent)
+    s_low = select_nb(s_low > 0.0, s_low, 0.5 * s_c)
     s_up = -2.0 * z
-    s_up = s_up if s_up > s_tangent else s_tangent
-    return (s_low if lower else s_up), lower
+    s_up = select_nb(s_up > s_tangent, s_up, s_tangent)
+    return select_nb(lower, s_low, s_up), lower
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -194,9 +196,9 @@ def _householder_step_nb(s: float, x: float, ex: float, beta: float, log_beta: f
     a2 = x2 / (s2 * s) - 0.25 * s
     a3 = a2 * a2 - 3.0 * x2 / (s2 * s2) - 0.25
     dlog = db / b
-    nu = (log_nb(b) - log_beta) / dlog if lower else (b - beta) / db  # Newton step f/f'
-    gamma = a2 - dlog if lower else a2  # f''/f'
-    delta = a3 - 3.0 * dlog * a2 + 2.0 * dlog * dlog if lower else a3  # f'''/f'
+    nu = select_nb(lower, (log_nb(b) - log_beta) / dlog, (b - beta) / db)  # Newton step f/f'
+    gamma = select_nb(lower, a2 - dlog, a2)  # f''/f'
+    delta = select_nb(lower, a3 - 3.0 * dlog * a2 + 2.0 * dlog * dlog, a3)  # f'''/f'
     step = nu * (1.0 - 0.5 * gamma * nu) / (1.0 - gamma * nu + delta * nu * nu / 6.0)
     return s - step, step
 
@@ -219,13 +221,13 @@ def _implied_vol_european_fast_nb(price, is_call, spot, strike, t, rate, q):
     A quote counts as clearly OK only a whole TIME_VALUE_TOL clear of every bound the scalar path
     checks, so the ulp differences of exp_nb/log_nb from libm cannot change a reason code.
     """
-    tt = t if t > 0.0 else 1.0
+    tt = select_nb(t > 0.0, t, 1.0)
     spot_q = spot * exp_nb(-q * tt)
     strike_r = strike * exp_nb(-rate * tt)
-    intrinsic = spot_q - strike_r if is_call else strike_r - spot_q
-    intrinsic = intrinsic if intrinsic > 0.0 else 0.0
-    upper = spot_q if is_call else strike_r
-    margin = 2.0 * TIME_VALUE_TOL * (spot_q if spot_q > strike_r else strike_r)
+    intrinsic = select_nb(is_call, spot_q - strike_r, strike_r - spot_q)
+    intrinsic = select_nb(intrinsic > 0.0, intrinsic, 0.0)
+    upper = select_nb(is_call, spot_q, strike_r)
+    margin = 2.0 * TIME_VALUE_TOL * select_nb(spot_q > strike_r, spot_q, strike_r)
     time_value = price - intrinsic
     x = -abs(log_nb(spot / strike) + (rate - q) * tt)
     ex = exp_nb(0.5 * x)
@@ -245,7 +247,7 @@ def implied_vol_european_fast_nb(price, is_call, spot, strike, t, rate, q, vol_o
     for i in prange(price.shape[0]):
         v, solved = _implied_vol_european_fast_nb(price[i], is_call[i], spot[i], strike[i], t[i], rate[i], q[i])
         vol_out[i] = v
-        reason_out[i] = OK if solved else FALLBACK
+        reason_out[i] = select_nb(solved, OK, FALLBACK)
 
 
 @njit(cache=True, error_model="numpy", parallel=True)

@@ -61,14 +61,38 @@ def fma_nb(typingctx, a, b, c):
     return sig, codegen
 
 
+@intrinsic
+def select_nb(typingctx, cond, a, b):
+    """a if cond else b as one LLVM select (both sides evaluated, no branch).
+
+    A conditional expression gives the same machine code but adds numba IR blocks, and
+    inline="always" copies every block together with the whole scope: deep inline trees
+    full of conditional expressions took minutes to compile.
+    """
+    if not isinstance(cond, types.Boolean):
+        return None
+    res = typingctx.unify_types(a, b)
+    if res is None:
+        return None
+    sig = res(cond, a, b)
+
+    def codegen(context, builder, signature, args):
+        c, x, y = args
+        x = context.cast(builder, x, signature.args[1], signature.return_type)
+        y = context.cast(builder, y, signature.args[2], signature.return_type)
+        return builder.select(c, x, y)
+
+    return sig, codegen
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def exp_nb(x: float) -> float:
     """exp(x): Cody-Waite reduction by ln2, degree-13 Taylor, 2^n by bit construction.
 
     Overflow gives inf, underflow 0 (subnormals kept), NaN propagates.
     """
-    xc = x if x > -746.0 else -746.0
-    xc = xc if xc < 710.0 else 710.0
+    xc = select_nb(x > -746.0, x, -746.0)
+    xc = select_nb(xc < 710.0, xc, 710.0)
     n = math.floor(xc * LOG2E + 0.5)
     r = (xc - n * LN2_HI) - n * LN2_LO
     p = 1.0 / 6227020800.0
@@ -91,7 +115,7 @@ def exp_nb(x: float) -> float:
     s1 = _int64_as_float64((n1 + 1023) << 52)
     s2 = _int64_as_float64((n2 + 1023) << 52)
     res = (p * s1) * s2
-    return res if x == x else x
+    return select_nb(x == x, res, x)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -101,14 +125,14 @@ def log_nb(x: float) -> float:
     log(0) = -inf, log(<0) = NaN, log(inf) = inf, NaN propagates.
     """
     tiny = x < 2.2250738585072014e-308
-    xs = x * 18014398509481984.0 if tiny else x  # 2**54 lifts subnormals
+    xs = select_nb(tiny, x * 18014398509481984.0, x)  # 2**54 lifts subnormals
     bits = _float64_as_int64(xs)
     e = ((bits >> 52) & 0x7FF) - 1023
     m = _int64_as_float64((bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000)
     big = m > SQRT2
-    m = 0.5 * m if big else m
-    e = e + 1 if big else e
-    e = e - 54 if tiny else e
+    m = select_nb(big, 0.5 * m, m)
+    e = select_nb(big, e + 1, e)
+    e = select_nb(tiny, e - 54, e)
     f = (m - 1.0) / (m + 1.0)
     s = f * f
     p = 2.0 / 25.0
@@ -125,9 +149,9 @@ def log_nb(x: float) -> float:
     p = p * s + 2.0 / 3.0
     fe = float(e)
     res = fe * LN2_HI + (f * (2.0 + s * p) + fe * LN2_LO)
-    res = res if x < math.inf else x  # inf -> inf (NaN falls through to the NaN select)
-    res = -math.inf if x == 0.0 else res
-    return res if x >= 0.0 else math.nan
+    res = select_nb(x < math.inf, res, x)  # inf -> inf (NaN falls through to the NaN select)
+    res = select_nb(x == 0.0, -math.inf, res)
+    return select_nb(x >= 0.0, res, math.nan)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -169,7 +193,7 @@ def _erfc_scaled_mid(y: float) -> float:
 @njit(cache=True, error_model="numpy", inline="always")
 def _erfc_scaled_tail(z: float) -> float:
     """exp(y^2) erfc(y) for y > 4, z = y^2 (Cody, third interval, w = 1/y^2); z clamped to >= 16."""
-    w = 1.0 / (z if z > 16.0 else 16.0)
+    w = 1.0 / select_nb(z > 16.0, z, 16.0)
     num = 1.63153871373020978e-2 * w
     den = w
     num = (num + 3.05326634961232344e-1) * w
@@ -195,11 +219,11 @@ def ncdf_from_gauss_nb(x: float, gauss: float) -> float:
     erf_small = (x * SQRT1_2) * _erf_ratio_small(z)
     mid = _erfc_scaled_mid(y)
     tail_r = _erfc_scaled_tail(z)
-    scaled = mid if y <= 4.0 else tail_r
+    scaled = select_nb(y <= 4.0, mid, tail_r)
     half_erfc = 0.5 * gauss * scaled  # = Phi(-|x|)
-    tail_cdf = 1.0 - half_erfc if x >= 0.0 else half_erfc
-    res = 0.5 + 0.5 * erf_small if y <= 0.46875 else tail_cdf
-    return res if x == x else x
+    tail_cdf = select_nb(x >= 0.0, 1.0 - half_erfc, half_erfc)
+    res = select_nb(y <= 0.46875, 0.5 + 0.5 * erf_small, tail_cdf)
+    return select_nb(x == x, res, x)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -207,7 +231,7 @@ def gauss_nb(x: float) -> float:
     """exp(-x*x/2) without the x*x rounding error (x*x split exactly with an FMA)."""
     hi = x * x
     lo = fma_nb(x, x, -hi)
-    lo = lo if abs(hi) < math.inf else 0.0  # inf*inf - inf is NaN
+    lo = select_nb(abs(hi) < math.inf, lo, 0.0)  # inf*inf - inf is NaN
     return exp_nb(-0.5 * hi) * (1.0 - 0.5 * lo)
 
 
@@ -259,4 +283,4 @@ def inverse_ncdf_guess_nb(p: float) -> float:
 def inverse_ncdf_lower_guess_nb(p: float, log_p: float) -> float:
     """Branch-free inverse_ncdf_guess_nb for 0 < p <= 1/2, given log_p = ln p (the caller usually has it)."""
     tail = _acklam_tail(math.sqrt(-2.0 * log_p))
-    return tail if p < ACKLAM_SPLIT else _acklam_central(p - 0.5)
+    return select_nb(p < ACKLAM_SPLIT, tail, _acklam_central(p - 0.5))
