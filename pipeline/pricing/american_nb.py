@@ -99,6 +99,22 @@ def _qd_boundary_nb(strike, tau, r, q, vol, x_limit, b_start):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def _split_point_nb(tau, half, x, w, part):
+    """(u, s = tau - u, weight) of Gauss-Legendre node (x, w) on one half of [0, tau], half = sqrt(tau/2).
+
+    part 0 maps the boundary end (u = y^2), part 1 the other end (tau - u = y^2);
+    both substitutions remove a square-root endpoint behaviour.
+    """
+    y = 0.5 * half * (1.0 + x)
+    weight = 0.5 * half * w * 2.0 * y
+    if part == 0:
+        u = y * y
+        return u, tau - u, weight
+    s = y * y
+    return tau - s, s, weight
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def _chebyshev_sum_nb(z, coef):
     """Clenshaw sum of a Chebyshev series, first coefficient halved: c0/2 + sum c_k T_k(z)."""
     b1 = 0.0
@@ -177,16 +193,9 @@ def put_boundary_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw, coef, u
             continue  # tau = 0: the boundary is X there, nothing to integrate
         half = math.sqrt(0.5 * tau)
         for k in range(m):
-            y = 0.5 * half * (1.0 + glx[k])
-            wk = 0.5 * half * glw[k] * 2.0 * y
             for part in range(2):
                 j = 2 * k + part
-                if part == 0:  # u = y^2
-                    u = y * y
-                    s = tau - u
-                else:  # tau - u = y^2
-                    s = y * y
-                    u = tau - s
+                u, s, wk = _split_point_nb(tau, half, glx[k], glw[k], part)
                 sd = vol * math.sqrt(s)
                 zq[i, j] = 2.0 * math.sqrt(u) / sqrt_t - 1.0
                 sdq[i, j] = sd
@@ -294,15 +303,8 @@ def put_premium_nb(spot, strike, t, r, q, vol, log_x, coef, glx, glw):
     dprem = 0.0
     gprem = 0.0
     for k in range(glx.shape[0]):
-        y = 0.5 * half * (1.0 + glx[k])
-        w = 0.5 * half * glw[k] * 2.0 * y
         for part in range(2):
-            if part == 0:  # boundary time u = y^2, remaining s = t - u
-                u = y * y
-                s = t - u
-            else:  # remaining s = y^2
-                s = y * y
-                u = t - s
+            u, s, w = _split_point_nb(t, half, glx[k], glw[k], part)
             log_b = _log_boundary_at(2.0 * math.sqrt(u) / sqrt_t - 1.0, log_x, coef)
             f, df, gf = _premium_point_nb(spot, strike, log_s, log_b, s, r, q, vol)[:3]
             prem += w * f
@@ -404,16 +406,9 @@ def put_boundary_tangent_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw,
             continue
         half = math.sqrt(0.5 * tau)
         for k in range(m):
-            y = 0.5 * half * (1.0 + glx[k])
-            wk = 0.5 * half * glw[k] * 2.0 * y
             for part in range(2):
                 j = 2 * k + part
-                if part == 0:
-                    u = y * y
-                    s = tau - u
-                else:
-                    s = y * y
-                    u = tau - s
+                u, s, wk = _split_point_nb(tau, half, glx[k], glw[k], part)
                 sd = vol * math.sqrt(s)
                 zq[i, j] = 2.0 * math.sqrt(u) / sqrt_t - 1.0
                 sdq[i, j] = sd
@@ -557,15 +552,8 @@ def put_premium_tangent_nb(spot, strike, t, r, q, vol, log_x, dlx_r, dlx_q, coef
     pq = 0.0
     inv_vol = 1.0 / vol
     for k in range(glx.shape[0]):
-        y = 0.5 * half * (1.0 + glx[k])
-        w = 0.5 * half * glw[k] * 2.0 * y
         for part in range(2):
-            if part == 0:
-                u = y * y
-                s = t - u
-            else:
-                s = y * y
-                u = t - s
+            u, s, w = _split_point_nb(t, half, glx[k], glw[k], part)
             z = 2.0 * math.sqrt(u) / sqrt_t - 1.0
             # the value of H and its three parameter tangents, each a Chebyshev series in z
             h = _chebyshev_sum_nb(z, coef)
