@@ -35,13 +35,19 @@ import numpy as np
 from numba import njit, prange
 
 from .bsm_nb import bs_scalar_call_nb
-from .special_nb import INV_SQRT_2PI, exp_nb, gauss_nb, ncdf_from_gauss_nb, ncdf_nb
+from .special_nb import INV_SQRT_2PI, exp_nb, gauss_nb, ncdf_from_gauss_nb, ncdf_nb, select_nb
 
 VOL_BUMP = 1e-5
 RATE_BUMP = 1e-5
 TIME_BUMP = 1e-5
 FP_B_CONVERGED = 1e-5  # last FP-B step in ln B above this: treat as unstable, redo with FP-A
 FP_A_ITERATIONS = 16
+# fields of the boundary solvers' per-point geometry array (_fp_geometry_nb)
+_G_Z, _G_SD, _G_S, _G_DRIFT, _G_WN, _G_WNA, _G_WD1, _G_WD2, _G_WN_R, _G_WD1_Q, _G_WD2_Q = range(11)
+_GEO_FIELDS = 11
+# fields of the tangent solver's per-point scratch array within one iteration
+_P_INV2, _P_LR, _P_E1, _P_G1, _P_G2, _P_N1 = range(6)
+_PT_FIELDS = 6
 
 
 @njit(cache=True, error_model="numpy")
@@ -103,15 +109,68 @@ def _split_point_nb(tau, half, x, w, part):
     """(u, s = tau - u, weight) of Gauss-Legendre node (x, w) on one half of [0, tau], half = sqrt(tau/2).
 
     part 0 maps the boundary end (u = y^2), part 1 the other end (tau - u = y^2);
-    both substitutions remove a square-root endpoint behaviour.
+    both substitutions remove a square-root endpoint behaviour.  Branch-free.
     """
     y = 0.5 * half * (1.0 + x)
     weight = 0.5 * half * w * 2.0 * y
-    if part == 0:
-        u = y * y
-        return u, tau - u, weight
-    s = y * y
-    return tau - s, s, weight
+    yy = y * y
+    first = part == 0
+    return select_nb(first, yy, tau - yy), select_nb(first, tau - yy, yy), weight
+
+
+@njit(cache=True, error_model="numpy")
+def _fp_geometry_nb(taus, t_max, r, q, vol, glx, glw):
+    """Per-point geometry of the boundary integrals of nodes 1..n, computed once per solve.
+
+    Column (i - 1) * npts + j holds point j of node i: Chebyshev argument z of
+    the boundary time u, remaining time s, its sd and drift, and the quadrature
+    weights with their discount factors (FP-B numerator and denominator, the
+    FP-A numerator, and the r/q derivatives the tangent solver needs).
+    """
+    n_nodes = taus.shape[0] - 1
+    npts = 2 * glx.shape[0]
+    nq = n_nodes * npts
+    sqrt_t = math.sqrt(t_max)
+    geo = np.empty((_GEO_FIELDS, nq))
+    # u, s and weight per point into the Z, S and WNA rows (overwritten below), then
+    # flat passes of at most six stores each so that LLVM vectorises them
+    uu = geo[_G_Z]
+    ss = geo[_G_S]
+    ww = geo[_G_WNA]
+    for i in range(1, n_nodes + 1):
+        tau = taus[i]
+        half = math.sqrt(0.5 * tau)
+        for k in range(glx.shape[0]):
+            for part in range(2):
+                j = (i - 1) * npts + 2 * k + part
+                uu[j], ss[j], ww[j] = _split_point_nb(tau, half, glx[k], glw[k], part)
+    e_q = np.empty(nq)
+    e_r = np.empty(nq)
+    for j in range(nq):
+        u = uu[j]
+        s = ss[j]
+        sd = vol * math.sqrt(s)
+        e_q[j] = exp_nb(q * u)
+        e_r[j] = exp_nb(r * u)
+        geo[_G_SD, j] = sd
+        geo[_G_DRIFT, j] = (r - q) * s
+    for j in range(nq):
+        u = uu[j]
+        wk = ww[j]
+        sd = geo[_G_SD, j]
+        e_qu = e_q[j]
+        e_ru = e_r[j]
+        wna = wk * r * e_ru
+        geo[_G_WN, j] = wna * INV_SQRT_2PI / sd
+        geo[_G_WD1, j] = wk * q * e_qu * INV_SQRT_2PI / sd
+        geo[_G_WD2, j] = wk * q * e_qu
+        geo[_G_WN_R, j] = wk * e_ru * (1.0 + r * u) * INV_SQRT_2PI / sd  # d wn / dr
+        geo[_G_WD1_Q, j] = wk * e_qu * (1.0 + q * u) * INV_SQRT_2PI / sd  # d wd1 / dq
+        geo[_G_WD2_Q, j] = wk * e_qu * (1.0 + q * u)  # d wd2 / dq
+    for j in range(nq):
+        ww[j] = ww[j] * r * e_r[j]  # WNA: the weight times r e^{ru}
+        uu[j] = 2.0 * math.sqrt(uu[j]) / sqrt_t - 1.0  # Z
+    return geo
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -124,6 +183,46 @@ def _chebyshev_sum_nb(z, coef):
         b2 = b1
         b1 = b0
     return z * b1 - b2 + 0.5 * coef[0]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _clenshaw_tails_nb(z, coef, dcoef, b1, b2):
+    """Clenshaw recurrences of coef (row 0) and each dcoef[p] (row p + 1) at every point z[j] at once.
+
+    The point loops vectorise and the series are interleaved per coefficient for
+    instruction-level parallelism.  Leaves the last two terms in b1, b2, so a sum is
+    z[j] b1[a, j] - b2[a, j] + c[0]/2, exactly as _chebyshev_sum_nb computes it point by point.
+    """
+    for a in range(b1.shape[0]):
+        for j in range(z.shape[0]):
+            b1[a, j] = 0.0
+            b2[a, j] = 0.0
+    for k in range(coef.shape[0] - 1, 0, -1):
+        ck = coef[k]
+        for j in range(z.shape[0]):
+            b0 = 2.0 * z[j] * b1[0, j] - b2[0, j] + ck
+            b2[0, j] = b1[0, j]
+            b1[0, j] = b0
+        for p in range(dcoef.shape[0]):
+            ck = dcoef[p, k]
+            for j in range(z.shape[0]):
+                b0 = 2.0 * z[j] * b1[p + 1, j] - b2[p + 1, j] + ck
+                b2[p + 1, j] = b1[p + 1, j]
+                b1[p + 1, j] = b0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _add_rows_nb(terms, lo, hi, acc):
+    """acc[k] += terms[k, lo] + ... + terms[k, hi - 1], one by one in point order.
+
+    The kernels fill per-point terms in vectorised loops and sum them here in a
+    fixed order, so the result does not depend on how the point loop was compiled.
+    """
+    for k in range(acc.shape[0]):
+        a = acc[k]
+        for j in range(lo, hi):
+            a += terms[k, j]
+        acc[k] = a
 
 
 @njit(cache=True, error_model="numpy")
@@ -174,47 +273,50 @@ def put_boundary_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw, coef, u
     taus = np.empty(n_nodes + 1)
     logb = np.empty(n_nodes + 1)
     hvals = np.empty(n_nodes + 1)
-    # tabulated geometry per (node, quadrature point)
-    zq = np.empty((n_nodes + 1, npts))
-    sdq = np.empty((n_nodes + 1, npts))
-    driftq = np.empty((n_nodes + 1, npts))
-    wnq = np.empty((n_nodes + 1, npts))
-    wnaq = np.empty((n_nodes + 1, npts))
-    wd1q = np.empty((n_nodes + 1, npts))
-    wd2q = np.empty((n_nodes + 1, npts))
     for i in range(n_nodes + 1):
         zc = -math.cos(i * math.pi / n_nodes)
-        tau = t_max * 0.25 * (1.0 + zc) ** 2
-        taus[i] = tau
-        logb[i] = log_x if i == 0 else math.log(_qd_boundary_nb(strike, tau, r, q, vol, x_limit,
+        taus[i] = t_max * 0.25 * (1.0 + zc) ** 2
+        logb[i] = log_x if i == 0 else math.log(_qd_boundary_nb(strike, taus[i], r, q, vol, x_limit,
                                                                  math.exp(logb[i - 1])))
         hvals[i] = (logb[i] - log_x) ** 2
-        if i == 0:
-            continue  # tau = 0: the boundary is X there, nothing to integrate
-        half = math.sqrt(0.5 * tau)
-        for k in range(m):
-            for part in range(2):
-                j = 2 * k + part
-                u, s, wk = _split_point_nb(tau, half, glx[k], glw[k], part)
-                sd = vol * math.sqrt(s)
-                zq[i, j] = 2.0 * math.sqrt(u) / sqrt_t - 1.0
-                sdq[i, j] = sd
-                driftq[i, j] = (r - q) * s
-                e_qu = exp_nb(q * u)
-                wnaq[i, j] = wk * r * exp_nb(r * u)
-                wnq[i, j] = wnaq[i, j] * INV_SQRT_2PI / sd
-                wd1q[i, j] = wk * q * e_qu * INV_SQRT_2PI / sd
-                wd2q[i, j] = wk * q * e_qu
+    geo = _fp_geometry_nb(taus, t_max, r, q, vol, glx, glw)
+    nq = geo.shape[1]
+    zq = geo[_G_Z]
     cos_table = np.empty(2 * n_nodes)
     for j in range(2 * n_nodes):
         cos_table[j] = math.cos(j * math.pi / n_nodes)
     _chebyshev_coefficients(hvals, coef, cos_table)
-    b1 = np.empty(npts)
-    b2 = np.empty(npts)
-    contrib_n = np.empty(npts)
-    contrib_d = np.empty(npts)
+    b1 = np.empty((1, nq))
+    b2 = np.empty((1, nq))
+    no_tangents = np.empty((0, n_nodes + 1))
+    lbx = np.empty(nq)
+    terms = np.empty((2, nq))
+    sums = np.empty(2)
     change = 0.0
     for _ in range(n_iter):
+        # Jacobi: every node reads only its own ln B and the previous series, so all
+        # points of all nodes go through one vectorised pass, then per-node sums in point order
+        for i in range(1, n_nodes + 1):
+            lbx_i = logb[i] - log_x
+            for j in range((i - 1) * npts, i * npts):
+                lbx[j] = lbx_i
+        _clenshaw_tails_nb(zq, coef, no_tangents, b1, b2)
+        c0 = 0.5 * coef[0]
+        for j in range(nq):
+            h = zq[j] * b1[0, j] - b2[0, j] + c0
+            h = select_nb(h > 0.0, h, 0.0)
+            log_ratio = lbx[j] + math.sqrt(h) + geo[_G_DRIFT, j]
+            sd = geo[_G_SD, j]
+            e1 = log_ratio / sd + 0.5 * sd
+            g1 = gauss_nb(e1)
+            g2 = g1 * exp_nb(log_ratio)
+            n1 = ncdf_from_gauss_nb(e1, g1)
+            if use_fp_a:
+                terms[0, j] = geo[_G_WNA, j] * ncdf_from_gauss_nb(e1 - sd, g2)
+                terms[1, j] = geo[_G_WD2, j] * n1
+            else:
+                terms[0, j] = geo[_G_WN, j] * g2
+                terms[1, j] = geo[_G_WD1, j] * g1 + geo[_G_WD2, j] * n1
         change = 0.0
         for i in range(1, n_nodes + 1):
             tau = taus[i]
@@ -222,48 +324,13 @@ def put_boundary_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw, coef, u
             sd_tau = vol * math.sqrt(tau)
             d1, d2 = _d_plus_minus(lb - log_k, tau, r, q, vol)
             if use_fp_a:
-                num = ncdf_nb(d2)
-                den = ncdf_nb(d1)
+                sums[0] = ncdf_nb(d2)
+                sums[1] = ncdf_nb(d1)
             else:
-                num = INV_SQRT_2PI * gauss_nb(d2) / sd_tau
-                den = INV_SQRT_2PI * gauss_nb(d1) / sd_tau + ncdf_nb(d1)
-            # Clenshaw for all quadrature points at once (inner loop vectorises over points)
-            zrow = zq[i]
-            for j in range(npts):
-                b1[j] = 0.0
-                b2[j] = 0.0
-            for k in range(n_nodes, 0, -1):
-                ck = coef[k]
-                for j in range(npts):
-                    b0 = 2.0 * zrow[j] * b1[j] - b2[j] + ck
-                    b2[j] = b1[j]
-                    b1[j] = b0
-            c0 = 0.5 * coef[0]
-            sdrow = sdq[i]
-            driftrow = driftq[i]
-            wnrow = wnq[i]
-            wnarow = wnaq[i]
-            wd1row = wd1q[i]
-            wd2row = wd2q[i]
-            for j in range(npts):
-                h = zrow[j] * b1[j] - b2[j] + c0
-                h = h if h > 0.0 else 0.0
-                log_ratio = lb - log_x + math.sqrt(h) + driftrow[j]
-                sd = sdrow[j]
-                e1 = log_ratio / sd + 0.5 * sd
-                g1 = gauss_nb(e1)
-                g2 = g1 * exp_nb(log_ratio)
-                n1 = ncdf_from_gauss_nb(e1, g1)
-                if use_fp_a:
-                    contrib_n[j] = wnarow[j] * ncdf_from_gauss_nb(e1 - sd, g2)
-                    contrib_d[j] = wd2row[j] * n1
-                else:
-                    contrib_n[j] = wnrow[j] * g2
-                    contrib_d[j] = wd1row[j] * g1 + wd2row[j] * n1
-            for j in range(npts):
-                num += contrib_n[j]
-                den += contrib_d[j]
-            lb_new = log_k - (r - q) * tau + math.log(num / den)
+                sums[0] = INV_SQRT_2PI * gauss_nb(d2) / sd_tau
+                sums[1] = INV_SQRT_2PI * gauss_nb(d1) / sd_tau + ncdf_nb(d1)
+            _add_rows_nb(terms, (i - 1) * npts, i * npts, sums)
+            lb_new = log_k - (r - q) * tau + math.log(sums[0] / sums[1])
             lb_new = min(lb_new, log_x)
             change = max(change, abs(lb_new - lb)) if lb_new == lb_new else math.inf
             logb[i] = lb_new
@@ -293,24 +360,50 @@ def _premium_point_nb(spot, strike, log_s, log_b, s, r, q, vol):
     return f, dfs, gf, sd, g1, g2, n1, n2, df_r, df_q
 
 
-@njit(cache=True, error_model="numpy")
-def put_premium_nb(spot, strike, t, r, q, vol, log_x, coef, glx, glw):
-    """Early-exercise premium of the put and its spot delta and gamma (boundary fixed)."""
+@njit(cache=True, error_model="numpy", inline="always")
+def _premium_geometry_nb(t, glx, glw):
+    """Chebyshev argument z, remaining time s and weight of each premium-integral point over [0, t]."""
     sqrt_t = math.sqrt(t)
     half = math.sqrt(0.5 * t)
-    log_s = math.log(spot)
-    prem = 0.0
-    dprem = 0.0
-    gprem = 0.0
+    npts = 2 * glx.shape[0]
+    zs = np.empty(npts)
+    ss = np.empty(npts)
+    ws = np.empty(npts)
     for k in range(glx.shape[0]):
         for part in range(2):
+            j = 2 * k + part
             u, s, w = _split_point_nb(t, half, glx[k], glw[k], part)
-            log_b = _log_boundary_at(2.0 * math.sqrt(u) / sqrt_t - 1.0, log_x, coef)
-            f, df, gf = _premium_point_nb(spot, strike, log_s, log_b, s, r, q, vol)[:3]
-            prem += w * f
-            dprem += w * df
-            gprem += w * gf
-    return prem, dprem, gprem
+            zs[j] = 2.0 * math.sqrt(u) / sqrt_t - 1.0
+            ss[j] = s
+            ws[j] = w
+    return zs, ss, ws
+
+
+@njit(cache=True, error_model="numpy")
+def put_premium_nb(spot, strike, t, r, q, vol, log_x, coef, glx, glw):
+    """Early-exercise premium of the put and its spot delta and gamma (boundary fixed).
+
+    Per-point terms are computed in vectorisable loops and summed afterwards in point order.
+    """
+    zs, ss, ws = _premium_geometry_nb(t, glx, glw)
+    npts = zs.shape[0]
+    b1 = np.empty((1, npts))
+    b2 = np.empty((1, npts))
+    _clenshaw_tails_nb(zs, coef, np.empty((0, coef.shape[0])), b1, b2)
+    c0 = 0.5 * coef[0]
+    log_s = math.log(spot)
+    terms = np.empty((3, npts))
+    for j in range(npts):
+        h = zs[j] * b1[0, j] - b2[0, j] + c0
+        h = select_nb(h > 0.0, h, 0.0)
+        f, df, gf = _premium_point_nb(spot, strike, log_s, log_x - math.sqrt(h), ss[j], r, q, vol)[:3]
+        w = ws[j]
+        terms[0, j] = w * f
+        terms[1, j] = w * df
+        terms[2, j] = w * gf
+    sums = np.zeros(3)
+    _add_rows_nb(terms, 0, npts, sums)
+    return sums[0], sums[1], sums[2]
 
 
 @njit(cache=True, error_model="numpy")
@@ -350,6 +443,24 @@ def _qd_boundary_tangent_nb(strike, tau, r, q, vol, x_limit, b_start, dlog_x_r, 
     return b, fv * s, fr * s, fq * s
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _log_ratio_tangents_nb(j, geo, b1, b2, c0_v, c0_r, c0_q, pt, node, dlx_r, dlx_q, inv_vol):
+    """d log_ratio and d e1 by (vol, r, q) at FP-B point j (b1, b2 rows 1-3: Clenshaw tails of dH)."""
+    z = geo[_G_Z, j]
+    s = geo[_G_S, j]
+    sd = geo[_G_SD, j]
+    inv2 = pt[_P_INV2, j]
+    dsq_v = (z * b1[1, j] - b2[1, j] + c0_v) * inv2
+    dsq_r = (z * b1[2, j] - b2[2, j] + c0_r) * inv2
+    dsq_q = (z * b1[3, j] - b2[3, j] + c0_q) * inv2
+    dl_v = node[1, j] + dsq_v
+    dl_r = node[2, j] - dlx_r + dsq_r + s
+    dl_q = node[3, j] - dlx_q + dsq_q - s
+    dsd_v = sd * inv_vol
+    de_v = dl_v / sd - pt[_P_LR, j] * dsd_v / (sd * sd) + 0.5 * dsd_v
+    return dl_v, dl_r, dl_q, de_v, dl_r / sd, dl_q / sd
+
+
 @njit(cache=True, error_model="numpy")
 def put_boundary_tangent_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw, coef, dcoef):
     """put_boundary_nb (FP-B) with forward-mode tangents d/d(vol, r, q).
@@ -374,55 +485,24 @@ def put_boundary_tangent_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw,
     dlogb = np.empty((3, nn))
     hvals = np.empty(nn)
     dhvals = np.empty(nn)
-    zq = np.empty((nn, npts))
-    sdq = np.empty((nn, npts))
-    sq_s = np.empty((nn, npts))
-    driftq = np.empty((nn, npts))
-    wnq = np.empty((nn, npts))
-    wnaq = np.empty((nn, npts))
-    wd1q = np.empty((nn, npts))
-    wd2q = np.empty((nn, npts))
-    wrq = np.empty((nn, npts))  # d ln(wn)/dr
-    wqq = np.empty((nn, npts))  # d ln(wd1)/dq
-    wd2dq = np.empty((nn, npts))  # d wd2/dq
     for i in range(nn):
         zc = -math.cos(i * math.pi / n_nodes)
-        tau = t_max * 0.25 * (1.0 + zc) ** 2
-        taus[i] = tau
+        taus[i] = t_max * 0.25 * (1.0 + zc) ** 2
         if i == 0:
             logb[i] = log_x
             dlogb[0, i] = 0.0
             dlogb[1, i] = dlx_r
             dlogb[2, i] = dlx_q
         else:
-            bqd, gv, gr, gq = _qd_boundary_tangent_nb(strike, tau, r, q, vol, x_limit, math.exp(logb[i - 1]),
+            bqd, gv, gr, gq = _qd_boundary_tangent_nb(strike, taus[i], r, q, vol, x_limit, math.exp(logb[i - 1]),
                                                       dlx_r, dlx_q)
             logb[i] = math.log(bqd)
             dlogb[0, i] = gv
             dlogb[1, i] = gr
             dlogb[2, i] = gq
         hvals[i] = (logb[i] - log_x) ** 2
-        if i == 0:
-            continue
-        half = math.sqrt(0.5 * tau)
-        for k in range(m):
-            for part in range(2):
-                j = 2 * k + part
-                u, s, wk = _split_point_nb(tau, half, glx[k], glw[k], part)
-                sd = vol * math.sqrt(s)
-                zq[i, j] = 2.0 * math.sqrt(u) / sqrt_t - 1.0
-                sdq[i, j] = sd
-                sq_s[i, j] = s
-                driftq[i, j] = (r - q) * s
-                e_qu = exp_nb(q * u)
-                e_ru = exp_nb(r * u)
-                wnaq[i, j] = wk * r * e_ru
-                wnq[i, j] = wnaq[i, j] * INV_SQRT_2PI / sd
-                wd1q[i, j] = wk * q * e_qu * INV_SQRT_2PI / sd
-                wd2q[i, j] = wk * q * e_qu
-                wrq[i, j] = wk * e_ru * (1.0 + r * u) * INV_SQRT_2PI / sd  # d wn / dr
-                wqq[i, j] = wk * e_qu * (1.0 + q * u) * INV_SQRT_2PI / sd  # d wd1 / dq
-                wd2dq[i, j] = wk * e_qu * (1.0 + q * u)  # d wd2 / dq
+    geo = _fp_geometry_nb(taus, t_max, r, q, vol, glx, glw)
+    nq = geo.shape[1]
     cos_table = np.empty(2 * n_nodes)
     for j in range(2 * n_nodes):
         cos_table[j] = math.cos(j * math.pi / n_nodes)
@@ -432,11 +512,66 @@ def put_boundary_tangent_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw,
         for i in range(nn):
             dhvals[i] = 2.0 * (logb[i] - log_x) * (dlogb[p, i] - dlx)
         _chebyshev_coefficients(dhvals, dcoef[p], cos_table)
-    b1 = np.empty((4, npts))
-    b2 = np.empty((4, npts))
+    zq = geo[_G_Z]
+    b1 = np.empty((4, nq))
+    b2 = np.empty((4, nq))
+    node = np.empty((4, nq))  # each point's node values: ln B - ln X and d ln B / d(vol, r, q)
+    pt = np.empty((_PT_FIELDS, nq))
+    terms = np.empty((8, nq))
+    sums = np.empty(8)
     change = 0.0
     inv_vol = 1.0 / vol
     for _ in range(n_iter):
+        # Jacobi: all points of all nodes in one vectorised pass (see put_boundary_nb)
+        for i in range(1, nn):
+            lbx_i = logb[i] - log_x
+            for j in range((i - 1) * npts, i * npts):
+                node[0, j] = lbx_i
+                node[1, j] = dlogb[0, i]
+                node[2, j] = dlogb[1, i]
+                node[3, j] = dlogb[2, i]
+        _clenshaw_tails_nb(zq, coef, dcoef, b1, b2)
+        c0 = 0.5 * coef[0]
+        c0_v = 0.5 * dcoef[0, 0]
+        c0_r = 0.5 * dcoef[1, 0]
+        c0_q = 0.5 * dcoef[2, 0]
+        # three loops of at most six array stores each (more stores and LLVM's alias
+        # checks give up on vectorising)
+        for j in range(nq):
+            h = zq[j] * b1[0, j] - b2[0, j] + c0
+            pos = h > 0.0
+            h = select_nb(pos, h, 0.0)
+            sqh = math.sqrt(h)
+            log_ratio = node[0, j] + sqh + geo[_G_DRIFT, j]
+            sd = geo[_G_SD, j]
+            e1 = log_ratio / sd + 0.5 * sd
+            g1 = gauss_nb(e1)
+            pt[_P_INV2, j] = select_nb(pos, 0.5 / sqh, 0.0)
+            pt[_P_LR, j] = log_ratio
+            pt[_P_E1, j] = e1
+            pt[_P_G1, j] = g1
+            pt[_P_G2, j] = g1 * exp_nb(log_ratio)
+            pt[_P_N1, j] = ncdf_from_gauss_nb(e1, g1)
+        for j in range(nq):
+            dl_v, dl_r, _, de_v, de_r, _ = _log_ratio_tangents_nb(
+                j, geo, b1, b2, c0_v, c0_r, c0_q, pt, node, dlx_r, dlx_q, inv_vol)
+            e1, g1, g2, n1 = pt[_P_E1, j], pt[_P_G1, j], pt[_P_G2, j], pt[_P_N1, j]
+            wn = geo[_G_WN, j]
+            terms[0, j] = wn * g2
+            terms[1, j] = geo[_G_WD1, j] * g1 + geo[_G_WD2, j] * n1
+            terms[2, j] = wn * g2 * (-e1 * de_v + dl_v) - wn * inv_vol * g2
+            terms[3, j] = wn * g2 * (-e1 * de_r + dl_r) + geo[_G_WN_R, j] * g2
+        for j in range(nq):
+            _, _, dl_q, de_v, de_r, de_q = _log_ratio_tangents_nb(
+                j, geo, b1, b2, c0_v, c0_r, c0_q, pt, node, dlx_r, dlx_q, inv_vol)
+            e1, g1, g2, n1 = pt[_P_E1, j], pt[_P_G1, j], pt[_P_G2, j], pt[_P_N1, j]
+            wd1 = geo[_G_WD1, j]
+            wd2 = geo[_G_WD2, j]
+            pdf1 = INV_SQRT_2PI * g1
+            terms[4, j] = geo[_G_WN, j] * g2 * (-e1 * de_q + dl_q)
+            terms[5, j] = -wd1 * g1 * e1 * de_v - wd1 * inv_vol * g1 + wd2 * pdf1 * de_v
+            terms[6, j] = -wd1 * g1 * e1 * de_r + wd2 * pdf1 * de_r
+            terms[7, j] = -wd1 * g1 * e1 * de_q + geo[_G_WD1_Q, j] * g1 + wd2 * pdf1 * de_q + geo[_G_WD2_Q, j] * n1
         change = 0.0
         for i in range(1, nn):
             tau = taus[i]
@@ -453,72 +588,18 @@ def put_boundary_tangent_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw,
             x0 = lb - log_k + (r - q) * tau
             pd1 = INV_SQRT_2PI * gd1
             dd1 = (dlogb[0, i] - x0 / vol) / sd_tau + 0.5 * sqrt_tau
-            dnum_v = num * (-d2 * (dd1 - sqrt_tau) - 1.0 / vol)
-            dden_v = pd1 / sd_tau * (-d1 * dd1 - 1.0 / vol) + pd1 * dd1
+            sums[2] = num * (-d2 * (dd1 - sqrt_tau) - 1.0 / vol)
+            sums[5] = pd1 / sd_tau * (-d1 * dd1 - 1.0 / vol) + pd1 * dd1
             dd1 = (dlogb[1, i] + tau) / sd_tau
-            dnum_r = num * (-d2 * dd1)
-            dden_r = pd1 / sd_tau * (-d1 * dd1) + pd1 * dd1
+            sums[3] = num * (-d2 * dd1)
+            sums[6] = pd1 / sd_tau * (-d1 * dd1) + pd1 * dd1
             dd1 = (dlogb[2, i] - tau) / sd_tau
-            dnum_q = num * (-d2 * dd1)
-            dden_q = pd1 / sd_tau * (-d1 * dd1) + pd1 * dd1
-            zrow = zq[i]
-            for a in range(4):
-                for j in range(npts):
-                    b1[a, j] = 0.0
-                    b2[a, j] = 0.0
-            for k in range(n_nodes, 0, -1):
-                ck = coef[k]
-                for j in range(npts):
-                    b0 = 2.0 * zrow[j] * b1[0, j] - b2[0, j] + ck
-                    b2[0, j] = b1[0, j]
-                    b1[0, j] = b0
-                for p in range(3):
-                    ck = dcoef[p, k]
-                    for j in range(npts):
-                        b0 = 2.0 * zrow[j] * b1[p + 1, j] - b2[p + 1, j] + ck
-                        b2[p + 1, j] = b1[p + 1, j]
-                        b1[p + 1, j] = b0
-            c0 = 0.5 * coef[0]
-            dlb_v = dlogb[0, i]
-            dlb_r = dlogb[1, i]
-            dlb_q = dlogb[2, i]
-            for j in range(npts):
-                z = zrow[j]
-                h = z * b1[0, j] - b2[0, j] + c0
-                pos = h > 0.0
-                h = h if pos else 0.0
-                sqh = math.sqrt(h)
-                inv2 = 0.5 / sqh if pos else 0.0
-                dsq_v = (z * b1[1, j] - b2[1, j] + 0.5 * dcoef[0, 0]) * inv2
-                dsq_r = (z * b1[2, j] - b2[2, j] + 0.5 * dcoef[1, 0]) * inv2
-                dsq_q = (z * b1[3, j] - b2[3, j] + 0.5 * dcoef[2, 0]) * inv2
-                log_ratio = lb - log_x + sqh + driftq[i, j]
-                sd = sdq[i, j]
-                s = sq_s[i, j]
-                e1 = log_ratio / sd + 0.5 * sd
-                g1 = gauss_nb(e1)
-                g2 = g1 * exp_nb(log_ratio)
-                n1 = ncdf_from_gauss_nb(e1, g1)
-                wn = wnq[i, j]
-                wd1 = wd1q[i, j]
-                wd2 = wd2q[i, j]
-                num += wn * g2
-                den += wd1 * g1 + wd2 * n1
-                pdf1 = INV_SQRT_2PI * g1
-                # d log_ratio and d e1 per parameter
-                dl_v = dlb_v + dsq_v
-                dl_r = dlb_r - dlx_r + dsq_r + s
-                dl_q = dlb_q - dlx_q + dsq_q - s
-                dsd_v = sd * inv_vol
-                de_v = dl_v / sd - log_ratio * dsd_v / (sd * sd) + 0.5 * dsd_v
-                de_r = dl_r / sd
-                de_q = dl_q / sd
-                dnum_v += wn * g2 * (-e1 * de_v + dl_v) - wn * inv_vol * g2
-                dnum_r += wn * g2 * (-e1 * de_r + dl_r) + wrq[i, j] * g2
-                dnum_q += wn * g2 * (-e1 * de_q + dl_q)
-                dden_v += -wd1 * g1 * e1 * de_v - wd1 * inv_vol * g1 + wd2 * pdf1 * de_v
-                dden_r += -wd1 * g1 * e1 * de_r + wd2 * pdf1 * de_r
-                dden_q += -wd1 * g1 * e1 * de_q + wqq[i, j] * g1 + wd2 * pdf1 * de_q + wd2dq[i, j] * n1
+            sums[4] = num * (-d2 * dd1)
+            sums[7] = pd1 / sd_tau * (-d1 * dd1) + pd1 * dd1
+            sums[0] = num
+            sums[1] = den
+            _add_rows_nb(terms, (i - 1) * npts, i * npts, sums)
+            num, den, dnum_v, dnum_r, dnum_q, dden_v, dden_r, dden_q = sums
             lb_new = log_k - (r - q) * tau + math.log(num / den)
             clipped = lb_new >= log_x
             lb_new = min(lb_new, log_x)
@@ -541,49 +622,53 @@ def put_boundary_tangent_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw,
 @njit(cache=True, error_model="numpy")
 def put_premium_tangent_nb(spot, strike, t, r, q, vol, log_x, dlx_r, dlx_q, coef, dcoef, glx, glw):
     """put_premium_nb plus d premium / d(vol, r, q) with the boundary's own tangents dcoef."""
-    sqrt_t = math.sqrt(t)
-    half = math.sqrt(0.5 * t)
+    zs, ss, ws = _premium_geometry_nb(t, glx, glw)
+    npts = zs.shape[0]
+    # the value of H and its three parameter tangents, each a Chebyshev series in z
+    b1 = np.empty((4, npts))
+    b2 = np.empty((4, npts))
+    _clenshaw_tails_nb(zs, coef, dcoef, b1, b2)
+    c0 = 0.5 * coef[0]
+    c0_v = 0.5 * dcoef[0, 0]
+    c0_r = 0.5 * dcoef[1, 0]
+    c0_q = 0.5 * dcoef[2, 0]
     log_s = math.log(spot)
-    prem = 0.0
-    dprem = 0.0
-    gprem = 0.0
-    pv = 0.0
-    pr = 0.0
-    pq = 0.0
     inv_vol = 1.0 / vol
-    for k in range(glx.shape[0]):
-        for part in range(2):
-            u, s, w = _split_point_nb(t, half, glx[k], glw[k], part)
-            z = 2.0 * math.sqrt(u) / sqrt_t - 1.0
-            # the value of H and its three parameter tangents, each a Chebyshev series in z
-            h = _chebyshev_sum_nb(z, coef)
-            pos = h > 0.0
-            h = h if pos else 0.0
-            sqh = math.sqrt(h)
-            inv2 = 0.5 / sqh if pos else 0.0
-            log_b = log_x - sqh
-            dlb_v = -_chebyshev_sum_nb(z, dcoef[0]) * inv2
-            dlb_r = dlx_r - _chebyshev_sum_nb(z, dcoef[1]) * inv2
-            dlb_q = dlx_q - _chebyshev_sum_nb(z, dcoef[2]) * inv2
-            f, dfs, gf, sd, g1, g2, n1, n2, df_r, df_q = _premium_point_nb(spot, strike, log_s, log_b, s, r, q, vol)
-            pdf1 = INV_SQRT_2PI * g1
-            pdf2 = INV_SQRT_2PI * g2
-            prem += w * f
-            dprem += w * dfs
-            gprem += w * gf
-            # parameter tangents of the integrand
-            x0 = log_s - log_b + (r - q) * s
-            dsd_v = sd * inv_vol
-            dd1_v = -dlb_v / sd - x0 * dsd_v / (sd * sd) + 0.5 * dsd_v
-            dd1_r = (-dlb_r + s) / sd
-            dd1_q = (-dlb_q - s) / sd
-            dd2_v = dd1_v - dsd_v
-            rk = r * strike * df_r
-            qs = q * spot * df_q
-            pv += w * (-rk * pdf2 * dd2_v + qs * pdf1 * dd1_v)
-            pr += w * (-rk * pdf2 * dd1_r + qs * pdf1 * dd1_r + strike * df_r * (1.0 - r * s) * n2)
-            pq += w * (-rk * pdf2 * dd1_q + qs * pdf1 * dd1_q - spot * df_q * (1.0 - q * s) * n1)
-    return prem, dprem, gprem, pv, pr, pq
+    terms = np.empty((6, npts))
+    for j in range(npts):
+        z = zs[j]
+        s = ss[j]
+        w = ws[j]
+        h = z * b1[0, j] - b2[0, j] + c0
+        pos = h > 0.0
+        h = select_nb(pos, h, 0.0)
+        sqh = math.sqrt(h)
+        inv2 = select_nb(pos, 0.5 / sqh, 0.0)
+        log_b = log_x - sqh
+        dlb_v = -(z * b1[1, j] - b2[1, j] + c0_v) * inv2
+        dlb_r = dlx_r - (z * b1[2, j] - b2[2, j] + c0_r) * inv2
+        dlb_q = dlx_q - (z * b1[3, j] - b2[3, j] + c0_q) * inv2
+        f, dfs, gf, sd, g1, g2, n1, n2, df_r, df_q = _premium_point_nb(spot, strike, log_s, log_b, s, r, q, vol)
+        pdf1 = INV_SQRT_2PI * g1
+        pdf2 = INV_SQRT_2PI * g2
+        # parameter tangents of the integrand
+        x0 = log_s - log_b + (r - q) * s
+        dsd_v = sd * inv_vol
+        dd1_v = -dlb_v / sd - x0 * dsd_v / (sd * sd) + 0.5 * dsd_v
+        dd1_r = (-dlb_r + s) / sd
+        dd1_q = (-dlb_q - s) / sd
+        dd2_v = dd1_v - dsd_v
+        rk = r * strike * df_r
+        qs = q * spot * df_q
+        terms[0, j] = w * f
+        terms[1, j] = w * dfs
+        terms[2, j] = w * gf
+        terms[3, j] = w * (-rk * pdf2 * dd2_v + qs * pdf1 * dd1_v)
+        terms[4, j] = w * (-rk * pdf2 * dd1_r + qs * pdf1 * dd1_r + strike * df_r * (1.0 - r * s) * n2)
+        terms[5, j] = w * (-rk * pdf2 * dd1_q + qs * pdf1 * dd1_q - spot * df_q * (1.0 - q * s) * n1)
+    sums = np.zeros(6)
+    _add_rows_nb(terms, 0, npts, sums)
+    return sums[0], sums[1], sums[2], sums[3], sums[4], sums[5]
 
 
 @njit(cache=True, error_model="numpy")
