@@ -50,7 +50,7 @@ _P_INV2, _P_LR, _P_E1, _P_G1, _P_G2, _P_N1 = range(6)
 _PT_FIELDS = 6
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", inline="always")
 def _d_plus_minus(log_ratio: float, s: float, r: float, q: float, vol: float):
     """d+ and d- of ln(ratio) over remaining time s > 0."""
     sd = vol * math.sqrt(s)
@@ -291,6 +291,7 @@ def put_boundary_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw, coef, u
     no_tangents = np.empty((0, n_nodes + 1))
     lbx = np.empty(nq)
     terms = np.empty((2, nq))
+    node_terms = np.empty((2, n_nodes + 1))
     sums = np.empty(2)
     change = 0.0
     for _ in range(n_iter):
@@ -317,18 +318,23 @@ def put_boundary_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw, coef, u
             else:
                 terms[0, j] = geo[_G_WN, j] * g2
                 terms[1, j] = geo[_G_WD1, j] * g1 + geo[_G_WD2, j] * n1
+        # the nodes' own terms, vectorised over nodes
+        for i in range(1, n_nodes + 1):
+            tau = taus[i]
+            sd_tau = vol * math.sqrt(tau)
+            d1, d2 = _d_plus_minus(logb[i] - log_k, tau, r, q, vol)
+            if use_fp_a:
+                node_terms[0, i] = ncdf_nb(d2)
+                node_terms[1, i] = ncdf_nb(d1)
+            else:
+                node_terms[0, i] = INV_SQRT_2PI * gauss_nb(d2) / sd_tau
+                node_terms[1, i] = INV_SQRT_2PI * gauss_nb(d1) / sd_tau + ncdf_nb(d1)
         change = 0.0
         for i in range(1, n_nodes + 1):
             tau = taus[i]
             lb = logb[i]
-            sd_tau = vol * math.sqrt(tau)
-            d1, d2 = _d_plus_minus(lb - log_k, tau, r, q, vol)
-            if use_fp_a:
-                sums[0] = ncdf_nb(d2)
-                sums[1] = ncdf_nb(d1)
-            else:
-                sums[0] = INV_SQRT_2PI * gauss_nb(d2) / sd_tau
-                sums[1] = INV_SQRT_2PI * gauss_nb(d1) / sd_tau + ncdf_nb(d1)
+            sums[0] = node_terms[0, i]
+            sums[1] = node_terms[1, i]
             _add_rows_nb(terms, (i - 1) * npts, i * npts, sums)
             lb_new = log_k - (r - q) * tau + math.log(sums[0] / sums[1])
             lb_new = min(lb_new, log_x)
@@ -518,6 +524,7 @@ def put_boundary_tangent_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw,
     node = np.empty((4, nq))  # each point's node values: ln B - ln X and d ln B / d(vol, r, q)
     pt = np.empty((_PT_FIELDS, nq))
     terms = np.empty((8, nq))
+    node_terms = np.empty((5, nn))
     sums = np.empty(8)
     change = 0.0
     inv_vol = 1.0 / vol
@@ -572,17 +579,23 @@ def put_boundary_tangent_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw,
             terms[5, j] = -wd1 * g1 * e1 * de_v - wd1 * inv_vol * g1 + wd2 * pdf1 * de_v
             terms[6, j] = -wd1 * g1 * e1 * de_r + wd2 * pdf1 * de_r
             terms[7, j] = -wd1 * g1 * e1 * de_q + geo[_G_WD1_Q, j] * g1 + wd2 * pdf1 * de_q + geo[_G_WD2_Q, j] * n1
+        # the nodes' own normal terms, vectorised over nodes
+        for i in range(1, nn):
+            d1, d2 = _d_plus_minus(logb[i] - log_k, taus[i], r, q, vol)
+            node_terms[0, i] = d1
+            node_terms[1, i] = d2
+            node_terms[2, i] = gauss_nb(d1)
+            node_terms[3, i] = gauss_nb(d2)
+            node_terms[4, i] = ncdf_nb(d1)
         change = 0.0
         for i in range(1, nn):
             tau = taus[i]
             lb = logb[i]
             sqrt_tau = math.sqrt(tau)
             sd_tau = vol * sqrt_tau
-            d1, d2 = _d_plus_minus(lb - log_k, tau, r, q, vol)
-            gd1 = gauss_nb(d1)
-            gd2 = gauss_nb(d2)
+            d1, d2, gd1, gd2, nd1 = (node_terms[0, i], node_terms[1, i], node_terms[2, i], node_terms[3, i],
+                                     node_terms[4, i])
             num = INV_SQRT_2PI * gd2 / sd_tau
-            nd1 = ncdf_nb(d1)
             den = INV_SQRT_2PI * gd1 / sd_tau + nd1
             # tangents of the node terms
             x0 = lb - log_k + (r - q) * tau
