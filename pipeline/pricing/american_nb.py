@@ -267,9 +267,7 @@ def put_boundary_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw, coef, u
     x_limit = strike * min(1.0, r / q) if q > 0.0 else strike
     log_x = math.log(x_limit)
     log_k = math.log(strike)
-    sqrt_t = math.sqrt(t_max)
-    m = glx.shape[0]
-    npts = 2 * m
+    npts = 2 * glx.shape[0]
     taus = np.empty(n_nodes + 1)
     logb = np.empty(n_nodes + 1)
     hvals = np.empty(n_nodes + 1)
@@ -482,9 +480,7 @@ def put_boundary_tangent_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw,
     dlx_r = 1.0 / r if capped else 0.0
     dlx_q = -1.0 / q if capped else 0.0
     log_k = math.log(strike)
-    sqrt_t = math.sqrt(t_max)
-    m = glx.shape[0]
-    npts = 2 * m
+    npts = 2 * glx.shape[0]
     nn = n_nodes + 1
     taus = np.empty(nn)
     logb = np.empty(nn)
