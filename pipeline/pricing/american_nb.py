@@ -1,839 +1,1002 @@
-"""American option kernels: Andersen-Lake-Offengeim (ALO) fixed-point boundary.
+"""American option kernels: Andersen-Lake-Offengeim collocation solved by Newton's method, in SIMD blocks.
 
-Every option is mapped to a put by put-call symmetry
-C(S, K, r, q, vol) = P(K, S, q, r, vol).  For the put (rate r, carry q):
+Every option is mapped to a put by put-call symmetry C(S, K, r, q) = P(K, S, q, r).
+For the put (rate r, carry q):
 
 * r <= 0 and q >= r: early exercise is never optimal, American = European.
-* r > 0: single exercise boundary B(tau), solved with ALO's fixed point
-  FP-B on Chebyshev nodes in sqrt(tau) (interpolating H = ln(B/X)^2,
-  X = K min(1, r/q)), started from the QD (Barone-Adesi-Whaley/Li) boundary.
-  Integrals use Gauss-Legendre after splitting [0, tau] in halves with
-  u = w^2 / (tau - u) = v^2 substitutions, which remove the sqrt endpoint
-  behaviour at both ends.  Price = European + early-exercise premium integral.
-* r <= 0 and q < r ("double boundary"): binomial tree with Black-Scholes last
-  step and two-point Richardson extrapolation (slow fallback, rare).
+* r > 0: one exercise boundary B(tau), solved here (below).
+* r <= 0 and q < r ("double boundary"): binomial tree (slow fallback, rare).
 
-Delta and gamma are differentiated analytically through the premium integral
-(the boundary does not depend on spot).  Vega and the two rhos (d/dr, d/dq)
-are forward-mode tangents carried through the whole discretised computation
-(QD start by implicit differentiation, every FP-B iteration, the premium
-integral), so one boundary solve gives exact derivatives of the discretised
-price.  All nodes and quadrature points scale with T, so the discretised price
-depends on (r T, q T, vol^2 T) only and calendar theta follows exactly:
-theta = -(r dV/dr + q dV/dq + vol/2 dV/dvol) / T.  (The Black-Scholes PDE
-identity holds for the exact price only and is off by up to ~4e-3 per year
-near the boundary, because the quadrature gamma is least accurate there, so
-it is not used.)  Where FP-B does not converge (FP-A fallback) or the tree is
-used, theta/vega/rho are central differences of the full price instead.
+The boundary is represented by its values y_i = ln B(tau_i) on NODES Chebyshev
+nodes in sqrt(tau) and interpolated through H = ln(B/X)^2, X = K min(1, r/q)
+(ALO's representation).  The NODES collocation equations are ALO's FP-B
+(smooth-pasting) equations
+
+    F_i(y) = y_i - ln K + (r - q) tau_i - ln N_i(y) + ln D_i(y) = 0,
+
+with the integrals over [0, tau_i] on Gauss-Legendre points after u = tau sin^2(phi),
+which removes both square-root endpoint behaviours.  Instead of ALO's fixed-point
+sweeps (linear, ~10x per sweep) they are solved by damped Newton with the exact
+Jacobian: each integrand depends on the boundary only through the interpolated H at
+its point, a fixed linear combination of the node values, so the Jacobian costs one
+multiply-add per point and node.  From the QD start Newton converges in 3-6 steps to
+the discrete solution itself; the price does not depend on the start.
+
+Greeks: delta and gamma differentiate the premium integral (the boundary does not
+depend on spot).  Vega and both rhos use the implicit function theorem at the
+solution, dy/dtheta = -J^{-1} dF/dtheta with J factored by the last Newton step: exact
+derivatives of the discrete price for one more pass over the points.  Every point
+scales with T, so the discrete price depends on (rT, qT, vol sqrt T) only and
+theta = -(r dV/dr + q dV/dq + vol/2 dV/dvol) / T.
+
+Layout for speed: options are priced LANES at a time, every quantity carrying a
+trailing lane axis and every inner loop running over the lanes, so LLVM turns the
+whole computation (points, node terms, the Jacobian, its LU factorisation, the
+solves) into vector code with the options of a block in lock step.  All per-block
+data live in one flat buffer at compile-time offsets (NODES, POINTS, PREMIUM_POINTS
+and LANES are constants): the compiler can then prove that rows do not overlap,
+which it cannot across arrays or with runtime strides, and without that proof it
+leaves most of these loops scalar.  A lane that has converged is frozen, so an
+option's result does not depend on the other options in its block.
 """
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit, prange
 
 from .bsm_nb import bs_scalar_call_nb
-from .special_nb import INV_SQRT_2PI, exp_nb, gauss_nb, ncdf_from_gauss_nb, ncdf_nb, select_nb
+from .special_nb import INV_SQRT_2PI, exp_nb, gauss_nb, log_nb, ncdf_from_gauss_nb, select_nb
 
+_FM = {"contract"}  # fused multiply-adds only: no reassociation, NaN/inf semantics kept
+
+# --- scheme (compile-time sizes) ---------------------------------------------------------------
+NODES = 10  # Chebyshev collocation nodes (node 0, tau = 0, where B = X, is implicit)
+POINTS = 8  # Gauss-Legendre points of each node integral (after u = tau sin^2 phi)
+PREMIUM_POINTS = 32  # Gauss-Legendre points of the premium integral over [0, T]
+LANES = 16  # options per block (two AVX-512 vectors); LLVM leaves constant loops of 8 scalar
+NQ = NODES * POINTS
+
+# --- Newton -------------------------------------------------------------------------------------
+NEWTON_TOL = 1e-7  # a lane has converged when its largest Newton step in ln B is below this
+NEWTON_MAX_STEPS = 20
+NEWTON_MAX_MOVE = 0.5  # largest move of one node's ln B in one step
+LAM_MIN = 1.0 / 64.0  # a lane that must backtrack below this step fraction has failed
+QD_STEPS = 6  # Newton steps on the QD equation per node (a starting value only)
+PIVOT_MIN = 1e-6  # smallest |pivot| of the unpivoted LU (the Jacobians are close to the identity)
+TREE_STEPS = 1000  # tree fallback: Richardson 2 V(2N) - V(N)
+# Newton-start table: axes ln(vol sqrt T), ln(|r - q| T / vol sqrt T + TABLE_EPS), ln(r T / vol sqrt T)
+TABLE_SHAPE = (28, 28, 24)
+TABLE_LO = (-7.0, -16.2, -12.0)
+TABLE_HI = (1.6, 2.0, 3.0)
+TABLE_EPS = 1e-7
 VOL_BUMP = 1e-5
 RATE_BUMP = 1e-5
 TIME_BUMP = 1e-5
-FP_B_CONVERGED = 1e-5  # last FP-B step in ln B above this: treat as unstable, redo with FP-A
-FP_A_ITERATIONS = 16
-# fields of the boundary solvers' per-point geometry array (_fp_geometry_nb)
-_G_Z, _G_SD, _G_S, _G_DRIFT, _G_WN, _G_WNA, _G_WD1, _G_WD2, _G_WN_R, _G_WD1_Q, _G_WD2_Q = range(11)
-_GEO_FIELDS = 11
-# fields of the tangent solver's per-point scratch array within one iteration
-_P_INV2, _P_LR, _P_E1, _P_G1, _P_G2, _P_N1 = range(6)
-_PT_FIELDS = 6
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _d_plus_minus(log_ratio: float, s: float, r: float, q: float, vol: float):
-    """d+ and d- of ln(ratio) over remaining time s > 0."""
-    sd = vol * math.sqrt(s)
-    d1 = (log_ratio + (r - q) * s) / sd + 0.5 * sd
-    return d1, d1 - sd
+class AmericanScheme(NamedTuple):
+    """Collocation nodes, quadrature points and interpolation weights, in units of T."""
+
+    tau_hat: np.ndarray  # (NODES,) node times tau_i / T, increasing, last = 1
+    sqrt_tau_hat: np.ndarray
+    u_hat: np.ndarray  # (NQ,) boundary time u of each node-integral point / T (point jj of node i at jj*NODES + i)
+    s_hat: np.ndarray  # (NQ,) remaining time tau_i - u, / T
+    sqrt_s_hat: np.ndarray
+    w_hat: np.ndarray  # (NQ,) quadrature weight / T
+    mt: np.ndarray  # (NODES, NQ) weight of node value H_k in the interpolated H at each point
+    sp_hat: np.ndarray  # (PREMIUM_POINTS,) remaining time T - u of the premium points, / T
+    sqrt_sp_hat: np.ndarray
+    wp_hat: np.ndarray
+    mtp: np.ndarray  # (NODES, PREMIUM_POINTS)
+    start_table: np.ndarray  # (2, TABLE_A, TABLE_E, TABLE_C, NODES) Newton-start corrections (start_table.py)
 
 
-@njit(cache=True, error_model="numpy")
-def _euro_put_nb(spot, strike, t, r, q, vol):
-    """European put price, delta, gamma."""
-    p, de, ga, _, _, _ = bs_scalar_call_nb(False, spot, strike, t, r, q, vol)
-    return p, de, ga
+def _interpolation_weights(nodes: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """(len(x), len(nodes)) Lagrange weights on Chebyshev extrema (barycentric formula, exact at nodes)."""
+    w = (-1.0) ** np.arange(nodes.size)
+    w[0] *= 0.5
+    w[-1] *= 0.5
+    diff = x[:, None] - nodes[None, :]
+    at_node = np.abs(diff) < 1e-15
+    t = w / np.where(at_node, 1.0, diff)
+    m = t / t.sum(axis=1, keepdims=True)
+    rows = at_node.any(axis=1)
+    m[rows] = at_node[rows].astype(np.float64)
+    return m
 
 
-@njit(cache=True, error_model="numpy")
-def _qd_boundary_nb(strike, tau, r, q, vol, x_limit, b_start):
-    """QD (Barone-Adesi-Whaley form) put boundary at time to expiry tau, used as the start.
+def _sine_squared_rule(order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points (u, s = 1 - u) and weights on [0, 1] from Gauss-Legendre in phi, u = sin^2(phi).
 
-    Newton on b (1 + delta) + lambda (K - b - p) = 0 from b_start (the previous,
-    shorter-dated node's root: the boundary falls with tau, so few steps are
-    needed); the European put is evaluated inline with this node's discount factors.
+    sqrt(u) and sqrt(s) are smooth in phi, so neither the boundary's sqrt(u) start nor
+    the kernels' 1/sqrt(s) end limits the rule.
     """
-    df_r = math.exp(-r * tau)
-    df_q = math.exp(-q * tau)
-    sd = vol * math.sqrt(tau)
-    drift = (r - q) * tau
-    h = 1.0 - df_r
-    omega = 2.0 * (r - q) / (vol * vol)
-    lam = 0.5 * (-(omega - 1.0) - math.sqrt((omega - 1.0) ** 2 + 8.0 * r / (vol * vol * h)))
-    b = b_start
-    lo = 1e-6 * x_limit
-    k_r = strike * df_r
-    for _ in range(12):
-        d1 = (math.log(b / strike) + drift) / sd + 0.5 * sd
-        g1 = gauss_nb(d1)
-        g2 = g1 * (b * df_q) / k_r  # exp(-d2^2/2) = exp(-d1^2/2) F/K
-        n1 = ncdf_from_gauss_nb(-d1, g1)
-        de = -df_q * n1
-        p = k_r * ncdf_from_gauss_nb(sd - d1, g2) - b * df_q * n1
-        ga = df_q * INV_SQRT_2PI * g1 / (b * sd)
-        f = b * (1.0 + de) + lam * (strike - b - p)
-        fp = (1.0 + de) * (1.0 - lam) + b * ga
-        step = f / fp if fp > 0.0 else 0.0
-        b_new = b - step
-        b_new = min(max(b_new, 0.5 * b if b_new < b else b_new), x_limit)
-        b_new = max(b_new, lo)
-        if abs(b_new - b) <= 1e-7 * b:  # only a starting guess for the fixed point
-            b = b_new
+    x, w = np.polynomial.legendre.leggauss(order)
+    phi = 0.25 * np.pi * (1.0 + x)
+    return np.sin(phi) ** 2, np.cos(phi) ** 2, 0.25 * np.pi * w * np.sin(2.0 * phi)
+
+
+def build_scheme() -> AmericanScheme:
+    """The kernel's scheme for the compile-time sizes NODES, POINTS, PREMIUM_POINTS."""
+    z = -np.cos(np.pi * np.arange(NODES + 1) / NODES)  # Chebyshev extrema; z = 2 sqrt(tau/T) - 1
+    tau_hat = (0.25 * (1.0 + z) ** 2)[1:]
+    u1, s1, w1 = _sine_squared_rule(POINTS)
+    u_hat = (u1[:, None] * tau_hat[None, :]).ravel()
+    s_hat = (s1[:, None] * tau_hat[None, :]).ravel()
+    w_hat = (w1[:, None] * tau_hat[None, :]).ravel()
+    mt = _interpolation_weights(z, 2.0 * np.sqrt(u_hat) - 1.0)[:, 1:].T
+    up, sp, wp = _sine_squared_rule(PREMIUM_POINTS)
+    mtp = _interpolation_weights(z, 2.0 * np.sqrt(up) - 1.0)[:, 1:].T
+    arrays = dict(tau_hat=tau_hat, sqrt_tau_hat=np.sqrt(tau_hat), u_hat=u_hat, s_hat=s_hat,
+                  sqrt_s_hat=np.sqrt(s_hat), w_hat=w_hat, mt=mt, sp_hat=sp, sqrt_sp_hat=np.sqrt(sp),
+                  wp_hat=wp, mtp=mtp, start_table=np.zeros((2, 0, 0, 0, NODES)))
+    out = {}
+    for key, a in arrays.items():
+        a = np.ascontiguousarray(a, dtype=np.float64)
+        a.flags.writeable = False
+        out[key] = a
+    return AmericanScheme(**out)
+
+
+# --- the work buffer: rows at compile-time offsets ----------------------------------------------
+# lane rows (per-lane scalars); _GOOD, _ACTIVE, _DONE are flags stored as 1.0 / 0.0
+(_S, _K, _T, _R, _Q, _V, _LX, _LK, _VT, _B, _DXR, _DXQ, _STEP, _RES, _LAM,
+ _PRICE, _DELTA, _GAMMA, _DVOL, _DR, _DQ, _GOOD, _ACTIVE, _DONE, _EVALS) = range(25)
+_LANE_ROWS = 25  # _EVALS: collocation evaluations a lane needed (diagnostics)
+# node rows
+(_Y, _HN, _NN, _DN, _DNN, _DDN, _IN, _ID, _SDAN, _SDAD, _F, _PY,
+ _SNN, _SIN, _SID, _YP, _DP, _RHS0, _RHS1, _RHS2, _QL, _QB) = range(22)
+_NODE_ROWS = 22
+# point rows: geometry, normal terms, integrand terms; _SE1.._SINV keep a lane's values at convergence
+(_SD, _ISD, _DRIFT, _WN, _WD1, _WD2, _WR, _WQ, _H, _E1, _G1, _G2, _N1, _INV,
+ _AN, _AD, _DAN, _DAD, _CAN, _CAD, _SE1, _SG1, _SG2, _SN1, _SINV) = range(25)
+_PT_ROWS = 25
+# premium point rows
+_PH, _PG, _PINV, _PLB, _PD1, _PG2, _PN1, _PN2, _PF, _PFS, _PFSS, _PFV, _PFR, _PFQ, _PFY = range(15)
+_PREM_ROWS = 15
+
+_MAT = NODES * NODES * LANES
+_LANE_BASE = 0
+_NODE_BASE = _LANE_BASE + _LANE_ROWS * LANES
+_PT_BASE = _NODE_BASE + _NODE_ROWS * NODES * LANES
+_JAC_BASE = _PT_BASE + _PT_ROWS * NQ * LANES  # the Jacobian, then its LU factors (diagonal inverted)
+_LU_BASE = _JAC_BASE + _MAT  # each lane's LU at convergence (for the Greeks)
+_CPN_BASE = _LU_BASE + _MAT  # coupling sums of N and D through the interpolation, (k, i) per lane
+_CPD_BASE = _CPN_BASE + _MAT
+_PREM_BASE = _CPD_BASE + _MAT
+WORK_SIZE = _PREM_BASE + _PREM_ROWS * PREMIUM_POINTS * LANES
+
+
+@njit(inline="always")
+def _ln(row):
+    """Offset of lane row `row` (add the lane)."""
+    return _LANE_BASE + row * LANES
+
+
+@njit(inline="always")
+def _nd(row, i):
+    """Offset of node i of node row `row`."""
+    return _NODE_BASE + (row * NODES + i) * LANES
+
+
+@njit(inline="always")
+def _pt(row, j):
+    """Offset of point j of point row `row`."""
+    return _PT_BASE + (row * NQ + j) * LANES
+
+
+@njit(inline="always")
+def _pr(row, j):
+    """Offset of premium point j of premium row `row`."""
+    return _PREM_BASE + (row * PREMIUM_POINTS + j) * LANES
+
+
+@njit(inline="always")
+def _mx(base, i, k):
+    """Offset of entry (i, k) of the lane-batched NODES x NODES matrix at `base`."""
+    return base + (i * NODES + k) * LANES
+
+
+@njit(inline="always")
+def _flag(wk, row, w):
+    """A lane flag (stored as 1.0 / 0.0) as a bool."""
+    return wk[_ln(row) + w] > 0.5
+
+
+@njit(cache=True)
+def block_work_nb():
+    """One thread's work buffer for a block of LANES options."""
+    return np.empty(WORK_SIZE)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _setup_nb(wk):
+    """Derived per-lane constants: ln X, ln K, vol sqrt(T), r - q, d ln X / d(r, q)."""
+    for w in range(LANES):
+        k = wk[_ln(_K) + w]
+        r = wk[_ln(_R) + w]
+        q = wk[_ln(_Q) + w]
+        capped = (q > 0.0) & (r < q)
+        q_safe = select_nb(capped, q, 1.0)
+        wk[_ln(_LX) + w] = log_nb(select_nb(capped, k * r / q_safe, k))
+        wk[_ln(_LK) + w] = log_nb(k)
+        wk[_ln(_VT) + w] = wk[_ln(_V) + w] * math.sqrt(wk[_ln(_T) + w])
+        wk[_ln(_B) + w] = r - q
+        wk[_ln(_DXR) + w] = select_nb(capped, 1.0 / r, 0.0)
+        wk[_ln(_DXQ) + w] = select_nb(capped, -1.0 / q_safe, 0.0)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _qd_start_nb(sch, wk):
+    """QD (Barone-Adesi-Whaley form) boundary at every node: QD_STEPS Newton steps per node.
+
+    Nodes go from short to long dated, each started from the previous node's value
+    (node 0 from X (1 - vol sqrt(tau) / 2), near the short-time boundary).  Only a
+    starting value: Newton on the collocation equations does the rest.
+    """
+    for w in range(LANES):
+        wk[_nd(_F, 0) + w] = exp_nb(wk[_ln(_LX) + w] - 0.5 * wk[_ln(_VT) + w] * sch.sqrt_tau_hat[0])
+    for i in range(NODES):
+        th = sch.tau_hat[i]
+        st = sch.sqrt_tau_hat[i]
+        prev = i - 1 if i > 0 else 0
+        for w in range(LANES):
+            r = wk[_ln(_R) + w]
+            v2 = wk[_ln(_V) + w] * wk[_ln(_V) + w]
+            omega = 2.0 * wk[_ln(_B) + w] / v2
+            tau = th * wk[_ln(_T) + w]
+            df_r = exp_nb(-r * tau)
+            wk[_nd(_QL, i) + w] = 0.5 * (-(omega - 1.0) - math.sqrt((omega - 1.0) ** 2 + 8.0 * r / (v2 * (1.0 - df_r))))
+            wk[_nd(_QB, i) + w] = exp_nb(-wk[_ln(_Q) + w] * tau)  # e^{-q tau}
+            wk[_nd(_DN, i) + w] = wk[_ln(_K) + w] * df_r  # K e^{-r tau}
+            wk[_nd(_F, i) + w] = wk[_nd(_F, prev) + w]
+        for _ in range(QD_STEPS):
+            for w in range(LANES):
+                k = wk[_ln(_K) + w]
+                tau = th * wk[_ln(_T) + w]
+                sd = wk[_ln(_VT) + w] * st
+                df_q = wk[_nd(_QB, i) + w]
+                k_r = wk[_nd(_DN, i) + w]
+                lam = wk[_nd(_QL, i) + w]
+                b = wk[_nd(_F, i) + w]
+                d1 = (log_nb(b / k) + wk[_ln(_B) + w] * tau) / sd + 0.5 * sd
+                g1 = gauss_nb(d1)
+                n1 = ncdf_from_gauss_nb(-d1, g1)
+                g2 = g1 * (b * df_q) / k_r
+                de = -df_q * n1
+                p = k_r * ncdf_from_gauss_nb(sd - d1, g2) - b * df_q * n1
+                ga = df_q * INV_SQRT_2PI * g1 / (b * sd)
+                f = b * (1.0 + de) + lam * (k - b - p)
+                fp = (1.0 + de) * (1.0 - lam) + b * ga
+                x_lim = exp_nb(wk[_ln(_LX) + w])
+                b_new = b - select_nb(fp > 0.0, f / fp, 0.0)
+                b_new = select_nb(b_new < 0.5 * b, 0.5 * b, b_new)
+                b_new = select_nb(b_new > x_lim, x_lim, b_new)
+                wk[_nd(_F, i) + w] = select_nb(b_new > 1e-6 * x_lim, b_new, 1e-6 * x_lim)
+    for i in range(NODES):
+        for w in range(LANES):
+            wk[_nd(_Y, i) + w] = log_nb(wk[_nd(_F, i) + w])
+    if sch.start_table.shape[1] > 0:
+        _table_correction_nb(sch.start_table, wk)
+
+
+@njit(inline="always")
+def _table_axis(x, lo, hi, n):
+    """Cell index and weight of x on a uniform axis of n points over [lo, hi] (clamped)."""
+    u = (min(max(x, lo), hi) - lo) / (hi - lo) * (n - 1)
+    k = min(int(u), n - 2)
+    return k, u - k
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _table_correction_nb(tab, wk):
+    """Add the tabulated correction (collocation solution - QD, in units of vol sqrt T) to the QD start.
+
+    Trilinear in (ln vol sqrt T, ln(|r - q| T / vol sqrt T), ln(r T / vol sqrt T)), one table
+    for r >= q and one for r < q, so that the kink of X = K min(1, r/q) at r = q is never
+    interpolated across.  Only a start: Newton's result does not depend on it.
+    """
+    na, ne, nc = tab.shape[1], tab.shape[2], tab.shape[3]
+    for w in range(LANES):
+        vt = wk[_ln(_VT) + w]
+        rt = wk[_ln(_R) + w] * wk[_ln(_T) + w]
+        dt = wk[_ln(_B) + w] * wk[_ln(_T) + w]
+        side = 0 if dt >= 0.0 else 1
+        ia, fa = _table_axis(math.log(vt), TABLE_LO[0], TABLE_HI[0], na)
+        ie, fe = _table_axis(math.log(abs(dt) / vt + TABLE_EPS), TABLE_LO[1], TABLE_HI[1], ne)
+        ic, fc = _table_axis(math.log(rt / vt), TABLE_LO[2], TABLE_HI[2], nc)
+        for i in range(NODES):
+            acc = 0.0
+            for da in range(2):
+                wa = fa if da == 1 else 1.0 - fa
+                for de in range(2):
+                    we = fe if de == 1 else 1.0 - fe
+                    for dc in range(2):
+                        wc = fc if dc == 1 else 1.0 - fc
+                        acc += wa * we * wc * tab[side, ia + da, ie + de, ic + dc, i]
+            y = wk[_nd(_Y, i) + w] + vt * acc
+            limit = wk[_ln(_LX) + w] - 1e-12
+            wk[_nd(_Y, i) + w] = y if (y < limit and y == y) else wk[_nd(_Y, i) + w]
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _geometry_nb(sch, wk):
+    """Per point and lane: sd, 1/sd, drift and the kernels' weights with their discount factors."""
+    for j in range(NQ):
+        uh = sch.u_hat[j]
+        wh = sch.w_hat[j]
+        sh = sch.s_hat[j]
+        rs = sch.sqrt_s_hat[j]
+        for w in range(LANES):
+            t = wk[_ln(_T) + w]
+            r = wk[_ln(_R) + w]
+            q = wk[_ln(_Q) + w]
+            wt = wh * t
+            sd = wk[_ln(_VT) + w] * rs
+            isd = 1.0 / sd
+            wr = wt * exp_nb(r * uh * t)
+            wq = wt * exp_nb(q * uh * t)
+            wk[_pt(_SD, j) + w] = sd
+            wk[_pt(_ISD, j) + w] = isd
+            wk[_pt(_DRIFT, j) + w] = wk[_ln(_B) + w] * sh * t
+            wk[_pt(_WR, j) + w] = wr
+            wk[_pt(_WQ, j) + w] = wq
+            wk[_pt(_WN, j) + w] = r * wr * INV_SQRT_2PI * isd
+            wk[_pt(_WD1, j) + w] = q * wq * INV_SQRT_2PI * isd
+            wk[_pt(_WD2, j) + w] = q * wq
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _interpolate_points_nb(sch, wk, squared):
+    """Point row _H = the interpolant of (y - ln X)^2 (squared) or of y - ln X at every point.
+
+    Sums run innermost over the NODES values, so the compiler unrolls them and the
+    lane loop (loads, one store) vectorises; accumulating in the buffer instead
+    leaves it scalar (the compiler cannot tell that the rows do not overlap).
+    """
+    for i in range(NODES):
+        for w in range(LANES):
+            g = wk[_nd(_Y, i) + w] - wk[_ln(_LX) + w]
+            wk[_nd(_HN, i) + w] = select_nb(squared, g * g, g)
+    for j in range(NQ):
+        for w in range(LANES):
+            acc = 0.0
+            for k in range(NODES):
+                acc += sch.mt[k, j] * wk[_nd(_HN, k) + w]
+            wk[_pt(_H, j) + w] = acc
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _point_normals_nb(wk):
+    """d+ at every point of the node integrals, its normal density/cdf terms and 1/sqrt(h)."""
+    for jj in range(POINTS):
+        for i in range(NODES):
+            j = jj * NODES + i
+            for w in range(LANES):
+                h = wk[_pt(_H, j) + w]
+                pos = h > 0.0
+                sq = math.sqrt(select_nb(pos, h, 0.0))
+                # ln(B(tau_i) / B(u)) + (r - q)(tau_i - u)
+                lr = wk[_nd(_Y, i) + w] - wk[_ln(_LX) + w] + sq + wk[_pt(_DRIFT, j) + w]
+                e1 = lr * wk[_pt(_ISD, j) + w] + 0.5 * wk[_pt(_SD, j) + w]
+                g1 = gauss_nb(e1)
+                wk[_pt(_E1, j) + w] = e1
+                wk[_pt(_G1, j) + w] = g1
+                wk[_pt(_G2, j) + w] = g1 * exp_nb(lr)  # exp(-d-^2 / 2)
+                wk[_pt(_N1, j) + w] = ncdf_from_gauss_nb(e1, g1)
+                wk[_pt(_INV, j) + w] = select_nb(pos, 1.0 / sq, 0.0)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _point_terms_nb(wk):
+    """Integrand terms of N and D at every point, their derivatives in lr, and those over sqrt(h)."""
+    for j in range(NQ):
+        for w in range(LANES):
+            isd = wk[_pt(_ISD, j) + w]
+            e1 = wk[_pt(_E1, j) + w]
+            g1 = wk[_pt(_G1, j) + w]
+            wd1 = wk[_pt(_WD1, j) + w]
+            wd2 = wk[_pt(_WD2, j) + w]
+            inv = wk[_pt(_INV, j) + w]
+            an = wk[_pt(_WN, j) + w] * wk[_pt(_G2, j) + w]
+            dan = an * (1.0 - e1 * isd)
+            dad = (wd2 * INV_SQRT_2PI - wd1 * e1) * g1 * isd
+            wk[_pt(_AN, j) + w] = an
+            wk[_pt(_AD, j) + w] = wd1 * g1 + wd2 * wk[_pt(_N1, j) + w]
+            wk[_pt(_DAN, j) + w] = dan
+            wk[_pt(_DAD, j) + w] = dad
+            wk[_pt(_CAN, j) + w] = dan * inv
+            wk[_pt(_CAD, j) + w] = dad * inv
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _node_terms_nb(sch, wk):
+    """Each node's own terms of N and D (the u = tau_i end) and their derivatives in y_i."""
+    for i in range(NODES):
+        th = sch.tau_hat[i]
+        st = sch.sqrt_tau_hat[i]
+        for w in range(LANES):
+            sdt = wk[_ln(_VT) + w] * st
+            isdt = 1.0 / sdt
+            d1 = (wk[_nd(_Y, i) + w] - wk[_ln(_LK) + w] + wk[_ln(_B) + w] * th * wk[_ln(_T) + w]) * isdt + 0.5 * sdt
+            d2 = d1 - sdt
+            g1 = gauss_nb(d1)
+            p1 = INV_SQRT_2PI * g1
+            p2 = INV_SQRT_2PI * gauss_nb(d2)
+            wk[_nd(_NN, i) + w] = p2 * isdt
+            wk[_nd(_DN, i) + w] = ncdf_from_gauss_nb(d1, g1) + p1 * isdt
+            wk[_nd(_DNN, i) + w] = -d2 * p2 * isdt * isdt
+            wk[_nd(_DDN, i) + w] = p1 * isdt * (1.0 - d1 * isdt)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _node_sums_nb(sch, wk):
+    """F = y - ln K + (r-q) tau - ln N + ln D; rows _IN, _ID hold 1/N, 1/D; _SDAN, _SDAD the y_i slopes."""
+    for i in range(NODES):
+        th = sch.tau_hat[i]
+        for w in range(LANES):
+            num = wk[_nd(_NN, i) + w]
+            den = wk[_nd(_DN, i) + w]
+            dnum = wk[_nd(_DNN, i) + w]
+            dden = wk[_nd(_DDN, i) + w]
+            for jj in range(POINTS):
+                j = jj * NODES + i
+                num += wk[_pt(_AN, j) + w]
+                den += wk[_pt(_AD, j) + w]
+                dnum += wk[_pt(_DAN, j) + w]
+                dden += wk[_pt(_DAD, j) + w]
+            wk[_nd(_F, i) + w] = (wk[_nd(_Y, i) + w] - wk[_ln(_LK) + w] + wk[_ln(_B) + w] * th * wk[_ln(_T) + w]
+                                  - log_nb(num) + log_nb(den))
+            wk[_nd(_IN, i) + w] = 1.0 / num
+            wk[_nd(_ID, i) + w] = 1.0 / den
+            wk[_nd(_SDAN, i) + w] = dnum
+            wk[_nd(_SDAD, i) + w] = dden
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _jacobian_nb(sch, wk):
+    """dF/dy: each node's own terms plus every point's coupling to every node value through interpolation.
+
+    d(point term)/d y_k = d term/d lr * mt[k, j] (y_k - ln X) / sqrt(h).
+    """
+    for i in range(NODES):
+        for k in range(NODES):
+            for w in range(LANES):
+                cn = 0.0
+                cd = 0.0
+                for jj in range(POINTS):
+                    j = jj * NODES + i
+                    m = sch.mt[k, j]
+                    cn += wk[_pt(_CAN, j) + w] * m
+                    cd += wk[_pt(_CAD, j) + w] * m
+                dk = wk[_nd(_Y, k) + w] - wk[_ln(_LX) + w]
+                wk[_mx(_JAC_BASE, i, k) + w] = (cd * wk[_nd(_ID, i) + w] - cn * wk[_nd(_IN, i) + w]) * dk
+        for w in range(LANES):
+            wk[_mx(_JAC_BASE, i, i) + w] += 1.0 - (wk[_nd(_SDAN, i) + w] * wk[_nd(_IN, i) + w]
+                                                   - wk[_nd(_SDAD, i) + w] * wk[_nd(_ID, i) + w])
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _collocation_nb(sch, wk):
+    """F(y) into node row _F and the Jacobian dF/dy at _JAC_BASE, for every lane."""
+    _interpolate_points_nb(sch, wk, True)
+    _point_normals_nb(wk)
+    _point_terms_nb(wk)
+    _node_terms_nb(sch, wk)
+    _node_sums_nb(sch, wk)
+    _jacobian_nb(sch, wk)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _lu_nb(wk):
+    """Unpivoted LU at _JAC_BASE of every lane in place, diagonal stored inverted.
+
+    Pivoting is not needed: over the benchmark sets the growth factor of these
+    Jacobians without it is at most 1.04.  A lane with _DONE set (accepted trial)
+    that meets a pivot below PIVOT_MIN anyway loses _GOOD.
+    """
+    for c in range(NODES):
+        for w in range(LANES):
+            p = wk[_mx(_JAC_BASE, c, c) + w]
+            bad = _flag(wk, _DONE, w) & (abs(p) <= PIVOT_MIN)
+            wk[_ln(_GOOD) + w] = select_nb(bad, 0.0, wk[_ln(_GOOD) + w])
+            wk[_mx(_JAC_BASE, c, c) + w] = 1.0 / p
+        for r in range(c + 1, NODES):
+            for w in range(LANES):
+                wk[_mx(_JAC_BASE, r, c) + w] *= wk[_mx(_JAC_BASE, c, c) + w]
+            for k in range(c + 1, NODES):
+                for w in range(LANES):
+                    wk[_mx(_JAC_BASE, r, k) + w] -= wk[_mx(_JAC_BASE, r, c) + w] * wk[_mx(_JAC_BASE, c, k) + w]
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _lu_solve_nb(wk, base, row):
+    """Solve every lane's (LU at base) x = b in place, b in node row `row`."""
+    for r in range(1, NODES):
+        for k in range(r):
+            for w in range(LANES):
+                wk[_nd(row, r) + w] -= wk[_mx(base, r, k) + w] * wk[_nd(row, k) + w]
+    for r in range(NODES - 1, -1, -1):
+        for k in range(r + 1, NODES):
+            for w in range(LANES):
+                wk[_nd(row, r) + w] -= wk[_mx(base, r, k) + w] * wk[_nd(row, k) + w]
+        for w in range(LANES):
+            wk[_nd(row, r) + w] *= wk[_mx(base, r, r) + w]
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _save_converged_nb(wk):
+    """Keep, for lanes that converged in this step (_DONE), what the Greeks linearise around."""
+    for i in range(NODES):
+        for k in range(NODES):
+            for w in range(LANES):
+                wk[_mx(_LU_BASE, i, k) + w] = select_nb(_flag(wk, _DONE, w), wk[_mx(_JAC_BASE, i, k) + w],
+                                                        wk[_mx(_LU_BASE, i, k) + w])
+        for w in range(LANES):
+            done = _flag(wk, _DONE, w)
+            wk[_nd(_SNN, i) + w] = select_nb(done, wk[_nd(_NN, i) + w], wk[_nd(_SNN, i) + w])
+            wk[_nd(_SIN, i) + w] = select_nb(done, wk[_nd(_IN, i) + w], wk[_nd(_SIN, i) + w])
+            wk[_nd(_SID, i) + w] = select_nb(done, wk[_nd(_ID, i) + w], wk[_nd(_SID, i) + w])
+    for j in range(NQ):
+        for w in range(LANES):
+            done = _flag(wk, _DONE, w)
+            wk[_pt(_SE1, j) + w] = select_nb(done, wk[_pt(_E1, j) + w], wk[_pt(_SE1, j) + w])
+            wk[_pt(_SG1, j) + w] = select_nb(done, wk[_pt(_G1, j) + w], wk[_pt(_SG1, j) + w])
+            wk[_pt(_SG2, j) + w] = select_nb(done, wk[_pt(_G2, j) + w], wk[_pt(_SG2, j) + w])
+            wk[_pt(_SN1, j) + w] = select_nb(done, wk[_pt(_N1, j) + w], wk[_pt(_SN1, j) + w])
+            wk[_pt(_SINV, j) + w] = select_nb(done, wk[_pt(_INV, j) + w], wk[_pt(_SINV, j) + w])
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _newton_nb(sch, wk, with_greeks):
+    """Solve every lane's collocation equations by damped Newton; lane row _GOOD = converged.
+
+    Each step evaluates F and J at the lane's trial point.  The trial is accepted
+    when the residual sum of squares fell (Armijo, 1e-4); the next Newton step is
+    then taken from it, limited to a trust region in g = ln X - y (g/2 <= g_new <= 2g:
+    near tau = 0 F is steep in y and a full step can overshoot).  Otherwise the lane
+    backtracks: half its previous step from the last accepted point.  A lane whose
+    Newton step from an accepted point is below NEWTON_TOL takes that step and is
+    frozen, so the other lanes of its block cannot move it.
+    """
+    for w in range(LANES):
+        wk[_ln(_GOOD) + w] = 1.0
+        wk[_ln(_ACTIVE) + w] = 1.0
+        wk[_ln(_RES) + w] = math.inf
+        wk[_ln(_LAM) + w] = 1.0
+        wk[_ln(_EVALS) + w] = 0.0
+    for i in range(NODES):
+        for w in range(LANES):
+            wk[_nd(_YP, i) + w] = wk[_nd(_Y, i) + w]
+            wk[_nd(_DP, i) + w] = 0.0
+    for _ in range(NEWTON_MAX_STEPS):
+        _collocation_nb(sch, wk)
+        for w in range(LANES):
+            wk[_ln(_STEP) + w] = 0.0  # first the trial's residual sum of squares
+        for i in range(NODES):
+            for w in range(LANES):
+                f = wk[_nd(_F, i) + w]
+                wk[_ln(_STEP) + w] += f * f
+                wk[_nd(_RHS0, i) + w] = -f
+        for w in range(LANES):
+            wk[_ln(_EVALS) + w] += wk[_ln(_ACTIVE) + w]
+            res = wk[_ln(_STEP) + w]
+            lam = wk[_ln(_LAM) + w]
+            accept = res <= (1.0 - 1e-4 * lam) * wk[_ln(_RES) + w]
+            failed = _flag(wk, _ACTIVE, w) & ~accept & (lam < LAM_MIN)  # frozen lanes cannot fail
+            wk[_ln(_GOOD) + w] = select_nb(failed, 0.0, wk[_ln(_GOOD) + w])
+            wk[_ln(_DONE) + w] = select_nb(accept, 1.0, 0.0)  # "accepted" until the convergence test below
+            wk[_ln(_RES) + w] = select_nb(accept, res, wk[_ln(_RES) + w])
+            wk[_ln(_LAM) + w] = select_nb(accept, 1.0, 0.5 * lam)
+            wk[_ln(_STEP) + w] = select_nb(accept, 0.0, math.inf)  # then the largest Newton step
+        _lu_nb(wk)
+        _lu_solve_nb(wk, _JAC_BASE, _RHS0)
+        for i in range(NODES):
+            for w in range(LANES):
+                accept = _flag(wk, _DONE, w)
+                y = wk[_nd(_Y, i) + w]
+                d = wk[_nd(_RHS0, i) + w]
+                d = select_nb(d > NEWTON_MAX_MOVE, NEWTON_MAX_MOVE, d)
+                d = select_nb(d < -NEWTON_MAX_MOVE, -NEWTON_MAX_MOVE, d)
+                g = wk[_ln(_LX) + w] - y
+                d = select_nb(d > 0.5 * g, 0.5 * g, d)
+                d = select_nb(d < -g, -g, d)
+                move = abs(d)
+                step = wk[_ln(_STEP) + w]
+                wk[_ln(_STEP) + w] = select_nb(accept & (move > step), move, step)
+                wk[_ln(_GOOD) + w] = select_nb(accept & (d != d), 0.0, wk[_ln(_GOOD) + w])
+                back = wk[_nd(_YP, i) + w] + wk[_ln(_LAM) + w] * wk[_nd(_DP, i) + w]
+                wk[_nd(_YP, i) + w] = select_nb(accept, y, wk[_nd(_YP, i) + w])
+                wk[_nd(_DP, i) + w] = select_nb(accept, d, wk[_nd(_DP, i) + w])
+                wk[_nd(_Y, i) + w] = select_nb(_flag(wk, _ACTIVE, w), select_nb(accept, y + d, back), y)
+        remaining = 0.0
+        for w in range(LANES):
+            live = _flag(wk, _ACTIVE, w) & _flag(wk, _GOOD, w)
+            converged = live & _flag(wk, _DONE, w) & (wk[_ln(_STEP) + w] <= NEWTON_TOL)
+            still = live & ~converged
+            wk[_ln(_ACTIVE) + w] = select_nb(still, 1.0, 0.0)
+            wk[_ln(_DONE) + w] = select_nb(converged, 1.0, 0.0)
+            remaining += wk[_ln(_ACTIVE) + w]
+        if with_greeks:
+            _save_converged_nb(wk)
+        if remaining == 0.0:
             break
-        b = b_new
-    return b
+    for w in range(LANES):
+        wk[_ln(_GOOD) + w] = select_nb(_flag(wk, _ACTIVE, w), 0.0, wk[_ln(_GOOD) + w])
 
 
-@njit(cache=True, error_model="numpy", inline="always")
-def _split_point_nb(tau, half, x, w, part):
-    """(u, s = tau - u, weight) of Gauss-Legendre node (x, w) on one half of [0, tau], half = sqrt(tau/2).
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _premium_nb(sch, wk, with_greeks):
+    """Early-exercise premium, its spot delta and gamma into lane rows _PRICE, _DELTA, _GAMMA.
 
-    part 0 maps the boundary end (u = y^2), part 1 the other end (tau - u = y^2);
-    both substitutions remove a square-root endpoint behaviour.  Branch-free.
+    With Greeks also its partials in (vol, r, q) at fixed node values (lane rows
+    _DVOL, _DR, _DQ) and in each node value (node row _PY).
     """
-    y = 0.5 * half * (1.0 + x)
-    weight = 0.5 * half * w * 2.0 * y
-    yy = y * y
-    first = part == 0
-    return select_nb(first, yy, tau - yy), select_nb(first, tau - yy, yy), weight
-
-
-@njit(cache=True, error_model="numpy")
-def _fp_geometry_nb(taus, t_max, r, q, vol, glx, glw):
-    """Per-point geometry of the boundary integrals of nodes 1..n, computed once per solve.
-
-    Column (i - 1) * npts + j holds point j of node i: Chebyshev argument z of
-    the boundary time u, remaining time s, its sd and drift, and the quadrature
-    weights with their discount factors (FP-B numerator and denominator, the
-    FP-A numerator, and the r/q derivatives the tangent solver needs).
-    """
-    n_nodes = taus.shape[0] - 1
-    npts = 2 * glx.shape[0]
-    nq = n_nodes * npts
-    sqrt_t = math.sqrt(t_max)
-    geo = np.empty((_GEO_FIELDS, nq))
-    # u, s and weight per point into the Z, S and WNA rows (overwritten below), then
-    # flat passes of at most six stores each so that LLVM vectorises them
-    uu = geo[_G_Z]
-    ss = geo[_G_S]
-    ww = geo[_G_WNA]
-    for i in range(1, n_nodes + 1):
-        tau = taus[i]
-        half = math.sqrt(0.5 * tau)
-        for k in range(glx.shape[0]):
-            for part in range(2):
-                j = (i - 1) * npts + 2 * k + part
-                uu[j], ss[j], ww[j] = _split_point_nb(tau, half, glx[k], glw[k], part)
-    e_q = np.empty(nq)
-    e_r = np.empty(nq)
-    for j in range(nq):
-        u = uu[j]
-        s = ss[j]
-        sd = vol * math.sqrt(s)
-        e_q[j] = exp_nb(q * u)
-        e_r[j] = exp_nb(r * u)
-        geo[_G_SD, j] = sd
-        geo[_G_DRIFT, j] = (r - q) * s
-    for j in range(nq):
-        u = uu[j]
-        wk = ww[j]
-        sd = geo[_G_SD, j]
-        e_qu = e_q[j]
-        e_ru = e_r[j]
-        wna = wk * r * e_ru
-        geo[_G_WN, j] = wna * INV_SQRT_2PI / sd
-        geo[_G_WD1, j] = wk * q * e_qu * INV_SQRT_2PI / sd
-        geo[_G_WD2, j] = wk * q * e_qu
-        geo[_G_WN_R, j] = wk * e_ru * (1.0 + r * u) * INV_SQRT_2PI / sd  # d wn / dr
-        geo[_G_WD1_Q, j] = wk * e_qu * (1.0 + q * u) * INV_SQRT_2PI / sd  # d wd1 / dq
-        geo[_G_WD2_Q, j] = wk * e_qu * (1.0 + q * u)  # d wd2 / dq
-    for j in range(nq):
-        ww[j] = ww[j] * r * e_r[j]  # WNA: the weight times r e^{ru}
-        uu[j] = 2.0 * math.sqrt(uu[j]) / sqrt_t - 1.0  # Z
-    return geo
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _chebyshev_sum_nb(z, coef):
-    """Clenshaw sum of a Chebyshev series, first coefficient halved: c0/2 + sum c_k T_k(z)."""
-    b1 = 0.0
-    b2 = 0.0
-    for k in range(coef.shape[0] - 1, 0, -1):
-        b0 = 2.0 * z * b1 - b2 + coef[k]
-        b2 = b1
-        b1 = b0
-    return z * b1 - b2 + 0.5 * coef[0]
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _clenshaw_tails_nb(z, coef, dcoef, b1, b2):
-    """Clenshaw recurrences of coef (row 0) and each dcoef[p] (row p + 1) at every point z[j] at once.
-
-    The point loops vectorise and the series are interleaved per coefficient for
-    instruction-level parallelism.  Leaves the last two terms in b1, b2, so a sum is
-    z[j] b1[a, j] - b2[a, j] + c[0]/2, exactly as _chebyshev_sum_nb computes it point by point.
-    """
-    for a in range(b1.shape[0]):
-        for j in range(z.shape[0]):
-            b1[a, j] = 0.0
-            b2[a, j] = 0.0
-    for k in range(coef.shape[0] - 1, 0, -1):
-        ck = coef[k]
-        for j in range(z.shape[0]):
-            b0 = 2.0 * z[j] * b1[0, j] - b2[0, j] + ck
-            b2[0, j] = b1[0, j]
-            b1[0, j] = b0
-        for p in range(dcoef.shape[0]):
-            ck = dcoef[p, k]
-            for j in range(z.shape[0]):
-                b0 = 2.0 * z[j] * b1[p + 1, j] - b2[p + 1, j] + ck
-                b2[p + 1, j] = b1[p + 1, j]
-                b1[p + 1, j] = b0
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _add_rows_nb(terms, lo, hi, acc):
-    """acc[k] += terms[k, lo] + ... + terms[k, hi - 1], one by one in point order.
-
-    The kernels fill per-point terms in vectorised loops and sum them here in a
-    fixed order, so the result does not depend on how the point loop was compiled.
-    """
-    for k in range(acc.shape[0]):
-        a = acc[k]
-        for j in range(lo, hi):
-            a += terms[k, j]
-        acc[k] = a
-
-
-@njit(cache=True, error_model="numpy")
-def _log_boundary_at(z, log_x, coef):
-    """ln B at Chebyshev argument z = 2 sqrt(u/T) - 1 from the series of H = ln(B/X)^2."""
-    h = _chebyshev_sum_nb(z, coef)
-    h = h if h > 0.0 else 0.0
-    return log_x - math.sqrt(h)
-
-
-@njit(cache=True, error_model="numpy")
-def _chebyshev_coefficients(values, coef, cos_table):
-    """Coefficients a_k of sum' a_k T_k (first halved) interpolating values at z_i = -cos(i pi / n).
-
-    cos_table[j] = cos(j pi / n), j < 2n.  The last coefficient is pre-halved
-    so evaluation is a plain Clenshaw sum.
-    """
-    n = values.shape[0] - 1
-    two_n = 2 * n
-    for k in range(n + 1):
-        acc = 0.5 * (values[0] * cos_table[(k * n) % two_n] + values[n])
-        for i in range(1, n):
-            acc += values[i] * cos_table[(k * (n - i)) % two_n]
-        coef[k] = 2.0 * acc / n
-    coef[n] *= 0.5
-
-
-@njit(cache=True, error_model="numpy")
-def put_boundary_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw, coef, use_fp_a):
-    """Chebyshev series of H = ln(B/X)^2 of the put boundary (r > 0) into coef; return (ln X, last change).
-
-    use_fp_a selects ALO's FP-A equation (value matching: slower but stable)
-    instead of FP-B (smooth pasting form: fast, but it can oscillate for low
-    vol and long maturities).  The returned change is the largest |d ln B| of
-    the last iteration, used by the caller to detect non-convergence.
-
-    Jacobi fixed-point iteration of ALO's FP-B on the Chebyshev nodes; all
-    node/quadrature geometry (times, discount factors, weights) is tabulated
-    once so an iteration costs one Clenshaw sum, two exps and one normal cdf
-    per quadrature point.
-    """
-    x_limit = strike * min(1.0, r / q) if q > 0.0 else strike
-    log_x = math.log(x_limit)
-    log_k = math.log(strike)
-    npts = 2 * glx.shape[0]
-    taus = np.empty(n_nodes + 1)
-    logb = np.empty(n_nodes + 1)
-    hvals = np.empty(n_nodes + 1)
-    for i in range(n_nodes + 1):
-        zc = -math.cos(i * math.pi / n_nodes)
-        taus[i] = t_max * 0.25 * (1.0 + zc) ** 2
-        logb[i] = log_x if i == 0 else math.log(_qd_boundary_nb(strike, taus[i], r, q, vol, x_limit,
-                                                                 math.exp(logb[i - 1])))
-        hvals[i] = (logb[i] - log_x) ** 2
-    geo = _fp_geometry_nb(taus, t_max, r, q, vol, glx, glw)
-    nq = geo.shape[1]
-    zq = geo[_G_Z]
-    cos_table = np.empty(2 * n_nodes)
-    for j in range(2 * n_nodes):
-        cos_table[j] = math.cos(j * math.pi / n_nodes)
-    _chebyshev_coefficients(hvals, coef, cos_table)
-    b1 = np.empty((1, nq))
-    b2 = np.empty((1, nq))
-    no_tangents = np.empty((0, n_nodes + 1))
-    lbx = np.empty(nq)
-    terms = np.empty((2, nq))
-    node_terms = np.empty((2, n_nodes + 1))
-    sums = np.empty(2)
-    change = 0.0
-    for _ in range(n_iter):
-        # Jacobi: every node reads only its own ln B and the previous series, so all
-        # points of all nodes go through one vectorised pass, then per-node sums in point order
-        for i in range(1, n_nodes + 1):
-            lbx_i = logb[i] - log_x
-            for j in range((i - 1) * npts, i * npts):
-                lbx[j] = lbx_i
-        _clenshaw_tails_nb(zq, coef, no_tangents, b1, b2)
-        c0 = 0.5 * coef[0]
-        for j in range(nq):
-            h = zq[j] * b1[0, j] - b2[0, j] + c0
-            h = select_nb(h > 0.0, h, 0.0)
-            log_ratio = lbx[j] + math.sqrt(h) + geo[_G_DRIFT, j]
-            sd = geo[_G_SD, j]
-            e1 = log_ratio / sd + 0.5 * sd
-            g1 = gauss_nb(e1)
-            g2 = g1 * exp_nb(log_ratio)
-            n1 = ncdf_from_gauss_nb(e1, g1)
-            if use_fp_a:
-                terms[0, j] = geo[_G_WNA, j] * ncdf_from_gauss_nb(e1 - sd, g2)
-                terms[1, j] = geo[_G_WD2, j] * n1
-            else:
-                terms[0, j] = geo[_G_WN, j] * g2
-                terms[1, j] = geo[_G_WD1, j] * g1 + geo[_G_WD2, j] * n1
-        # the nodes' own terms, vectorised over nodes
-        for i in range(1, n_nodes + 1):
-            tau = taus[i]
-            sd_tau = vol * math.sqrt(tau)
-            d1, d2 = _d_plus_minus(logb[i] - log_k, tau, r, q, vol)
-            if use_fp_a:
-                node_terms[0, i] = ncdf_nb(d2)
-                node_terms[1, i] = ncdf_nb(d1)
-            else:
-                node_terms[0, i] = INV_SQRT_2PI * gauss_nb(d2) / sd_tau
-                node_terms[1, i] = INV_SQRT_2PI * gauss_nb(d1) / sd_tau + ncdf_nb(d1)
-        change = 0.0
-        for i in range(1, n_nodes + 1):
-            tau = taus[i]
-            lb = logb[i]
-            sums[0] = node_terms[0, i]
-            sums[1] = node_terms[1, i]
-            _add_rows_nb(terms, (i - 1) * npts, i * npts, sums)
-            lb_new = log_k - (r - q) * tau + math.log(sums[0] / sums[1])
-            lb_new = min(lb_new, log_x)
-            change = max(change, abs(lb_new - lb)) if lb_new == lb_new else math.inf
-            logb[i] = lb_new
-        for i in range(n_nodes + 1):
-            hvals[i] = (logb[i] - log_x) ** 2
-        _chebyshev_coefficients(hvals, coef, cos_table)
-    return log_x, change
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _premium_point_nb(spot, strike, log_s, log_b, s, r, q, vol):
-    """Premium integrand f and its spot derivatives at remaining time s, plus the pieces the tangents reuse."""
-    bu = exp_nb(log_b)
-    sd = vol * math.sqrt(s)
-    d1, d2 = _d_plus_minus(log_s - log_b, s, r, q, vol)
-    g1 = gauss_nb(d1)
-    g2 = gauss_nb(d2)
-    df_r = exp_nb(-r * s)
-    df_q = exp_nb(-q * s)
-    pdf2 = INV_SQRT_2PI * g2
-    n1 = ncdf_from_gauss_nb(-d1, g1)
-    n2 = ncdf_from_gauss_nb(-d2, g2)
-    f = r * strike * df_r * n2 - q * spot * df_q * n1
-    a = df_r * pdf2 * (q * bu - r * strike) / (spot * sd)
-    dfs = a - q * df_q * n1
-    gf = -a / spot * (d2 / sd + 1.0) + q * bu * df_r * pdf2 / (spot * spot * sd)
-    return f, dfs, gf, sd, g1, g2, n1, n2, df_r, df_q
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _premium_geometry_nb(t, glx, glw):
-    """Chebyshev argument z, remaining time s and weight of each premium-integral point over [0, t]."""
-    sqrt_t = math.sqrt(t)
-    half = math.sqrt(0.5 * t)
-    npts = 2 * glx.shape[0]
-    zs = np.empty(npts)
-    ss = np.empty(npts)
-    ws = np.empty(npts)
-    for k in range(glx.shape[0]):
-        for part in range(2):
-            j = 2 * k + part
-            u, s, w = _split_point_nb(t, half, glx[k], glw[k], part)
-            zs[j] = 2.0 * math.sqrt(u) / sqrt_t - 1.0
-            ss[j] = s
-            ws[j] = w
-    return zs, ss, ws
-
-
-@njit(cache=True, error_model="numpy")
-def put_premium_nb(spot, strike, t, r, q, vol, log_x, coef, glx, glw):
-    """Early-exercise premium of the put and its spot delta and gamma (boundary fixed).
-
-    Per-point terms are computed in vectorisable loops and summed afterwards in point order.
-    """
-    zs, ss, ws = _premium_geometry_nb(t, glx, glw)
-    npts = zs.shape[0]
-    b1 = np.empty((1, npts))
-    b2 = np.empty((1, npts))
-    _clenshaw_tails_nb(zs, coef, np.empty((0, coef.shape[0])), b1, b2)
-    c0 = 0.5 * coef[0]
-    log_s = math.log(spot)
-    terms = np.empty((3, npts))
-    for j in range(npts):
-        h = zs[j] * b1[0, j] - b2[0, j] + c0
-        h = select_nb(h > 0.0, h, 0.0)
-        f, df, gf = _premium_point_nb(spot, strike, log_s, log_x - math.sqrt(h), ss[j], r, q, vol)[:3]
-        w = ws[j]
-        terms[0, j] = w * f
-        terms[1, j] = w * df
-        terms[2, j] = w * gf
-    sums = np.zeros(3)
-    _add_rows_nb(terms, 0, npts, sums)
-    return sums[0], sums[1], sums[2]
-
-
-@njit(cache=True, error_model="numpy")
-def _qd_boundary_tangent_nb(strike, tau, r, q, vol, x_limit, b_start, dlog_x_r, dlog_x_q):
-    """QD start b and d ln b / d(vol, r, q) by implicit differentiation of its defining equation."""
-    b = _qd_boundary_nb(strike, tau, r, q, vol, x_limit, b_start)
-    if not (b < x_limit and b > 1e-6 * x_limit):  # clipped: follows X (or its floor)
-        return b, 0.0, dlog_x_r, dlog_x_q
-    p, de, ga, _, vega, rho = bs_scalar_call_nb(False, b, strike, tau, r, q, vol)
-    sqrt_tau = math.sqrt(tau)
-    sd = vol * sqrt_tau
-    d1 = (math.log(b / strike) + (r - q) * tau) / sd + 0.5 * sd
-    phi_q = math.exp(-q * tau) * INV_SQRT_2PI * gauss_nb(d1)
-    dde_v = -phi_q * (d1 - sd) / vol
-    dde_r = phi_q * sqrt_tau / vol
-    dde_q = -tau * de - dde_r
-    dp_q = -tau * b * de
-    e_r = math.exp(-r * tau)
-    h = 1.0 - e_r
-    v2 = vol * vol
-    omega = 2.0 * (r - q) / v2
-    a = omega - 1.0
-    bq = 8.0 * r / (v2 * h)
-    dd = math.sqrt(a * a + bq)
-    lam = 0.5 * (-a - dd)
-    da_v, da_r, da_q = -2.0 * omega / vol, 2.0 / v2, -2.0 / v2
-    dbq_v, dbq_r = -2.0 * bq / vol, 8.0 / (v2 * h) - bq * tau * e_r / h
-    dl_v = -0.5 * (da_v + (a * da_v + 0.5 * dbq_v) / dd)
-    dl_r = -0.5 * (da_r + (a * da_r + 0.5 * dbq_r) / dd)
-    dl_q = -0.5 * (da_q + (a * da_q) / dd)
-    gap = strike - b - p
-    fb = (1.0 + de) * (1.0 - lam) + b * ga
-    fv = b * dde_v + dl_v * gap - lam * vega
-    fr = b * dde_r + dl_r * gap - lam * rho
-    fq = b * dde_q + dl_q * gap - lam * dp_q
-    s = -1.0 / (fb * b)
-    return b, fv * s, fr * s, fq * s
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _log_ratio_tangents_nb(j, geo, b1, b2, c0_v, c0_r, c0_q, pt, node, dlx_r, dlx_q, inv_vol):
-    """d log_ratio and d e1 by (vol, r, q) at FP-B point j (b1, b2 rows 1-3: Clenshaw tails of dH)."""
-    z = geo[_G_Z, j]
-    s = geo[_G_S, j]
-    sd = geo[_G_SD, j]
-    inv2 = pt[_P_INV2, j]
-    dsq_v = (z * b1[1, j] - b2[1, j] + c0_v) * inv2
-    dsq_r = (z * b1[2, j] - b2[2, j] + c0_r) * inv2
-    dsq_q = (z * b1[3, j] - b2[3, j] + c0_q) * inv2
-    dl_v = node[1, j] + dsq_v
-    dl_r = node[2, j] - dlx_r + dsq_r + s
-    dl_q = node[3, j] - dlx_q + dsq_q - s
-    dsd_v = sd * inv_vol
-    de_v = dl_v / sd - pt[_P_LR, j] * dsd_v / (sd * sd) + 0.5 * dsd_v
-    return dl_v, dl_r, dl_q, de_v, dl_r / sd, dl_q / sd
-
-
-@njit(cache=True, error_model="numpy")
-def put_boundary_tangent_nb(strike, t_max, r, q, vol, n_nodes, n_iter, glx, glw, coef, dcoef):
-    """put_boundary_nb (FP-B) with forward-mode tangents d/d(vol, r, q).
-
-    Values are computed with the same expressions as put_boundary_nb, so coef
-    is identical; dcoef[p] holds the derivative of coef with respect to
-    parameter p (0 vol, 1 r, 2 q), including the dependence of the QD start.
-    Returns (ln X, d ln X/dr, d ln X/dq, last change).
-    """
-    x_limit = strike * min(1.0, r / q) if q > 0.0 else strike
-    log_x = math.log(x_limit)
-    capped = q > 0.0 and r < q
-    dlx_r = 1.0 / r if capped else 0.0
-    dlx_q = -1.0 / q if capped else 0.0
-    log_k = math.log(strike)
-    npts = 2 * glx.shape[0]
-    nn = n_nodes + 1
-    taus = np.empty(nn)
-    logb = np.empty(nn)
-    dlogb = np.empty((3, nn))
-    hvals = np.empty(nn)
-    dhvals = np.empty(nn)
-    for i in range(nn):
-        zc = -math.cos(i * math.pi / n_nodes)
-        taus[i] = t_max * 0.25 * (1.0 + zc) ** 2
-        if i == 0:
-            logb[i] = log_x
-            dlogb[0, i] = 0.0
-            dlogb[1, i] = dlx_r
-            dlogb[2, i] = dlx_q
-        else:
-            bqd, gv, gr, gq = _qd_boundary_tangent_nb(strike, taus[i], r, q, vol, x_limit, math.exp(logb[i - 1]),
-                                                      dlx_r, dlx_q)
-            logb[i] = math.log(bqd)
-            dlogb[0, i] = gv
-            dlogb[1, i] = gr
-            dlogb[2, i] = gq
-        hvals[i] = (logb[i] - log_x) ** 2
-    geo = _fp_geometry_nb(taus, t_max, r, q, vol, glx, glw)
-    nq = geo.shape[1]
-    cos_table = np.empty(2 * n_nodes)
-    for j in range(2 * n_nodes):
-        cos_table[j] = math.cos(j * math.pi / n_nodes)
-    _chebyshev_coefficients(hvals, coef, cos_table)
-    for p in range(3):
-        dlx = 0.0 if p == 0 else (dlx_r if p == 1 else dlx_q)
-        for i in range(nn):
-            dhvals[i] = 2.0 * (logb[i] - log_x) * (dlogb[p, i] - dlx)
-        _chebyshev_coefficients(dhvals, dcoef[p], cos_table)
-    zq = geo[_G_Z]
-    b1 = np.empty((4, nq))
-    b2 = np.empty((4, nq))
-    node = np.empty((4, nq))  # each point's node values: ln B - ln X and d ln B / d(vol, r, q)
-    pt = np.empty((_PT_FIELDS, nq))
-    terms = np.empty((8, nq))
-    node_terms = np.empty((5, nn))
-    sums = np.empty(8)
-    change = 0.0
-    inv_vol = 1.0 / vol
-    for _ in range(n_iter):
-        # Jacobi: all points of all nodes in one vectorised pass (see put_boundary_nb)
-        for i in range(1, nn):
-            lbx_i = logb[i] - log_x
-            for j in range((i - 1) * npts, i * npts):
-                node[0, j] = lbx_i
-                node[1, j] = dlogb[0, i]
-                node[2, j] = dlogb[1, i]
-                node[3, j] = dlogb[2, i]
-        _clenshaw_tails_nb(zq, coef, dcoef, b1, b2)
-        c0 = 0.5 * coef[0]
-        c0_v = 0.5 * dcoef[0, 0]
-        c0_r = 0.5 * dcoef[1, 0]
-        c0_q = 0.5 * dcoef[2, 0]
-        # three loops of at most six array stores each (more stores and LLVM's alias
-        # checks give up on vectorising)
-        for j in range(nq):
-            h = zq[j] * b1[0, j] - b2[0, j] + c0
+    for i in range(NODES):
+        for w in range(LANES):
+            g = wk[_nd(_Y, i) + w] - wk[_ln(_LX) + w]
+            wk[_nd(_HN, i) + w] = g * g
+    for jp in range(PREMIUM_POINTS):
+        for w in range(LANES):
+            acc_h = 0.0
+            acc_g = 0.0
+            for k in range(NODES):
+                m = sch.mtp[k, jp]
+                acc_h += m * wk[_nd(_HN, k) + w]
+                acc_g += m * (wk[_nd(_Y, k) + w] - wk[_ln(_LX) + w])
+            wk[_pr(_PH, jp) + w] = acc_h
+            wk[_pr(_PG, jp) + w] = acc_g
+    for jp in range(PREMIUM_POINTS):
+        sh = sch.sp_hat[jp]
+        rs = sch.sqrt_sp_hat[jp]
+        for w in range(LANES):
+            h = wk[_pr(_PH, jp) + w]
             pos = h > 0.0
-            h = select_nb(pos, h, 0.0)
-            sqh = math.sqrt(h)
-            log_ratio = node[0, j] + sqh + geo[_G_DRIFT, j]
-            sd = geo[_G_SD, j]
-            e1 = log_ratio / sd + 0.5 * sd
-            g1 = gauss_nb(e1)
-            pt[_P_INV2, j] = select_nb(pos, 0.5 / sqh, 0.0)
-            pt[_P_LR, j] = log_ratio
-            pt[_P_E1, j] = e1
-            pt[_P_G1, j] = g1
-            pt[_P_G2, j] = g1 * exp_nb(log_ratio)
-            pt[_P_N1, j] = ncdf_from_gauss_nb(e1, g1)
-        for j in range(nq):
-            dl_v, dl_r, _, de_v, de_r, _ = _log_ratio_tangents_nb(
-                j, geo, b1, b2, c0_v, c0_r, c0_q, pt, node, dlx_r, dlx_q, inv_vol)
-            e1, g1, g2, n1 = pt[_P_E1, j], pt[_P_G1, j], pt[_P_G2, j], pt[_P_N1, j]
-            wn = geo[_G_WN, j]
-            terms[0, j] = wn * g2
-            terms[1, j] = geo[_G_WD1, j] * g1 + geo[_G_WD2, j] * n1
-            terms[2, j] = wn * g2 * (-e1 * de_v + dl_v) - wn * inv_vol * g2
-            terms[3, j] = wn * g2 * (-e1 * de_r + dl_r) + geo[_G_WN_R, j] * g2
-        for j in range(nq):
-            _, _, dl_q, de_v, de_r, de_q = _log_ratio_tangents_nb(
-                j, geo, b1, b2, c0_v, c0_r, c0_q, pt, node, dlx_r, dlx_q, inv_vol)
-            e1, g1, g2, n1 = pt[_P_E1, j], pt[_P_G1, j], pt[_P_G2, j], pt[_P_N1, j]
-            wd1 = geo[_G_WD1, j]
-            wd2 = geo[_G_WD2, j]
-            pdf1 = INV_SQRT_2PI * g1
-            terms[4, j] = geo[_G_WN, j] * g2 * (-e1 * de_q + dl_q)
-            terms[5, j] = -wd1 * g1 * e1 * de_v - wd1 * inv_vol * g1 + wd2 * pdf1 * de_v
-            terms[6, j] = -wd1 * g1 * e1 * de_r + wd2 * pdf1 * de_r
-            terms[7, j] = -wd1 * g1 * e1 * de_q + geo[_G_WD1_Q, j] * g1 + wd2 * pdf1 * de_q + geo[_G_WD2_Q, j] * n1
-        # the nodes' own normal terms, vectorised over nodes
-        for i in range(1, nn):
-            d1, d2 = _d_plus_minus(logb[i] - log_k, taus[i], r, q, vol)
-            node_terms[0, i] = d1
-            node_terms[1, i] = d2
-            node_terms[2, i] = gauss_nb(d1)
-            node_terms[3, i] = gauss_nb(d2)
-            node_terms[4, i] = ncdf_nb(d1)
-        change = 0.0
-        for i in range(1, nn):
-            tau = taus[i]
-            lb = logb[i]
-            sqrt_tau = math.sqrt(tau)
-            sd_tau = vol * sqrt_tau
-            d1, d2, gd1, gd2, nd1 = (node_terms[0, i], node_terms[1, i], node_terms[2, i], node_terms[3, i],
-                                     node_terms[4, i])
-            num = INV_SQRT_2PI * gd2 / sd_tau
-            den = INV_SQRT_2PI * gd1 / sd_tau + nd1
-            # tangents of the node terms
-            x0 = lb - log_k + (r - q) * tau
-            pd1 = INV_SQRT_2PI * gd1
-            dd1 = (dlogb[0, i] - x0 / vol) / sd_tau + 0.5 * sqrt_tau
-            sums[2] = num * (-d2 * (dd1 - sqrt_tau) - 1.0 / vol)
-            sums[5] = pd1 / sd_tau * (-d1 * dd1 - 1.0 / vol) + pd1 * dd1
-            dd1 = (dlogb[1, i] + tau) / sd_tau
-            sums[3] = num * (-d2 * dd1)
-            sums[6] = pd1 / sd_tau * (-d1 * dd1) + pd1 * dd1
-            dd1 = (dlogb[2, i] - tau) / sd_tau
-            sums[4] = num * (-d2 * dd1)
-            sums[7] = pd1 / sd_tau * (-d1 * dd1) + pd1 * dd1
-            sums[0] = num
-            sums[1] = den
-            _add_rows_nb(terms, (i - 1) * npts, i * npts, sums)
-            num, den, dnum_v, dnum_r, dnum_q, dden_v, dden_r, dden_q = sums
-            lb_new = log_k - (r - q) * tau + math.log(num / den)
-            clipped = lb_new >= log_x
-            lb_new = min(lb_new, log_x)
-            change = max(change, abs(lb_new - lb)) if lb_new == lb_new else math.inf
-            logb[i] = lb_new
-            dlogb[0, i] = 0.0 if clipped else dnum_v / num - dden_v / den
-            dlogb[1, i] = dlx_r if clipped else -tau + dnum_r / num - dden_r / den
-            dlogb[2, i] = dlx_q if clipped else tau + dnum_q / num - dden_q / den
-        for i in range(nn):
-            hvals[i] = (logb[i] - log_x) ** 2
-        _chebyshev_coefficients(hvals, coef, cos_table)
-        for p in range(3):
-            dlx = 0.0 if p == 0 else (dlx_r if p == 1 else dlx_q)
-            for i in range(nn):
-                dhvals[i] = 2.0 * (logb[i] - log_x) * (dlogb[p, i] - dlx)
-            _chebyshev_coefficients(dhvals, dcoef[p], cos_table)
-    return log_x, dlx_r, dlx_q, change
+            sq = math.sqrt(select_nb(pos, h, 0.0))
+            sd = wk[_ln(_VT) + w] * rs
+            # ln(S e^{(r-q)s} / B(u)), s = T - u
+            x = log_nb(wk[_ln(_S) + w]) - wk[_ln(_LX) + w] + sq + wk[_ln(_B) + w] * sh * wk[_ln(_T) + w]
+            d1 = x / sd + 0.5 * sd
+            g1 = gauss_nb(d1)
+            g2 = g1 * exp_nb(x)
+            wk[_pr(_PINV, jp) + w] = select_nb(pos, 1.0 / sq, 0.0)
+            wk[_pr(_PLB, jp) + w] = wk[_ln(_LX) + w] - sq
+            wk[_pr(_PD1, jp) + w] = d1
+            wk[_pr(_PG2, jp) + w] = g2
+            wk[_pr(_PN1, jp) + w] = ncdf_from_gauss_nb(-d1, g1)
+            wk[_pr(_PN2, jp) + w] = ncdf_from_gauss_nb(sd - d1, g2)
+    for jp in range(PREMIUM_POINTS):
+        sh = sch.sp_hat[jp]
+        wh = sch.wp_hat[jp]
+        rs = sch.sqrt_sp_hat[jp]
+        for w in range(LANES):
+            spot = wk[_ln(_S) + w]
+            strike = wk[_ln(_K) + w]
+            r = wk[_ln(_R) + w]
+            q = wk[_ln(_Q) + w]
+            s = sh * wk[_ln(_T) + w]
+            wt = wh * wk[_ln(_T) + w]
+            sd = wk[_ln(_VT) + w] * rs
+            df_r = exp_nb(-r * s)
+            df_q = exp_nb(-q * s)
+            bu = exp_nb(wk[_pr(_PLB, jp) + w])
+            pdf2 = INV_SQRT_2PI * wk[_pr(_PG2, jp) + w]
+            n1 = wk[_pr(_PN1, jp) + w]
+            n2 = wk[_pr(_PN2, jp) + w]
+            d1 = wk[_pr(_PD1, jp) + w]
+            a_ss = df_r * pdf2 * (q * bu - r * strike)  # S sd times the density part of d f / d S
+            a = a_ss / (spot * sd)
+            wk[_pr(_PF, jp) + w] = wt * (r * strike * df_r * n2 - q * spot * df_q * n1)
+            wk[_pr(_PFS, jp) + w] = wt * (a - q * df_q * n1)
+            wk[_pr(_PFSS, jp) + w] = wt * (-a / spot * ((d1 - sd) / sd + 1.0) + q * bu * df_r * pdf2 / (spot * spot * sd))
+            c = wk[_pr(_PG, jp) + w] * wk[_pr(_PINV, jp) + w]  # d ln B(u) / d ln X = 1 + c
+            wk[_pr(_PFV, jp) + w] = wt * (-d1 * a_ss + q * bu * df_r * pdf2 * sd) / wk[_ln(_V) + w]
+            wk[_pr(_PFR, jp) + w] = wt * (strike * df_r * (1.0 - r * s) * n2
+                                          + a_ss * (s - (1.0 + c) * wk[_ln(_DXR) + w]) / sd)
+            wk[_pr(_PFQ, jp) + w] = wt * (-spot * df_q * (1.0 - q * s) * n1
+                                          + a_ss * (-s - (1.0 + c) * wk[_ln(_DXQ) + w]) / sd)
+            wk[_pr(_PFY, jp) + w] = wt * a_ss / sd * wk[_pr(_PINV, jp) + w]  # times mtp (y_k - ln X)
+    # the premium and its partials: premium rows _PF.._PFQ summed into lane rows _PRICE.._DQ
+    for k in range(6 if with_greeks else 3):
+        for w in range(LANES):
+            acc = 0.0
+            for jp in range(PREMIUM_POINTS):
+                acc += wk[_pr(_PF + k, jp) + w]
+            wk[_ln(_PRICE + k) + w] = acc
+    if not with_greeks:
+        return
+    for k in range(NODES):
+        for w in range(LANES):
+            acc = 0.0
+            for jp in range(PREMIUM_POINTS):
+                acc += wk[_pr(_PFY, jp) + w] * sch.mtp[k, jp]
+            wk[_nd(_PY, k) + w] = acc * (wk[_nd(_Y, k) + w] - wk[_ln(_LX) + w])
 
 
-@njit(cache=True, error_model="numpy")
-def put_premium_tangent_nb(spot, strike, t, r, q, vol, log_x, dlx_r, dlx_q, coef, dcoef, glx, glw):
-    """put_premium_nb plus d premium / d(vol, r, q) with the boundary's own tangents dcoef."""
-    zs, ss, ws = _premium_geometry_nb(t, glx, glw)
-    npts = zs.shape[0]
-    # the value of H and its three parameter tangents, each a Chebyshev series in z
-    b1 = np.empty((4, npts))
-    b2 = np.empty((4, npts))
-    _clenshaw_tails_nb(zs, coef, dcoef, b1, b2)
-    c0 = 0.5 * coef[0]
-    c0_v = 0.5 * dcoef[0, 0]
-    c0_r = 0.5 * dcoef[1, 0]
-    c0_q = 0.5 * dcoef[2, 0]
-    log_s = math.log(spot)
-    inv_vol = 1.0 / vol
-    terms = np.empty((6, npts))
-    for j in range(npts):
-        z = zs[j]
-        s = ss[j]
-        w = ws[j]
-        h = z * b1[0, j] - b2[0, j] + c0
-        pos = h > 0.0
-        h = select_nb(pos, h, 0.0)
-        sqh = math.sqrt(h)
-        inv2 = select_nb(pos, 0.5 / sqh, 0.0)
-        log_b = log_x - sqh
-        dlb_v = -(z * b1[1, j] - b2[1, j] + c0_v) * inv2
-        dlb_r = dlx_r - (z * b1[2, j] - b2[2, j] + c0_r) * inv2
-        dlb_q = dlx_q - (z * b1[3, j] - b2[3, j] + c0_q) * inv2
-        f, dfs, gf, sd, g1, g2, n1, n2, df_r, df_q = _premium_point_nb(spot, strike, log_s, log_b, s, r, q, vol)
-        pdf1 = INV_SQRT_2PI * g1
-        pdf2 = INV_SQRT_2PI * g2
-        # parameter tangents of the integrand
-        x0 = log_s - log_b + (r - q) * s
-        dsd_v = sd * inv_vol
-        dd1_v = -dlb_v / sd - x0 * dsd_v / (sd * sd) + 0.5 * dsd_v
-        dd1_r = (-dlb_r + s) / sd
-        dd1_q = (-dlb_q - s) / sd
-        dd2_v = dd1_v - dsd_v
-        rk = r * strike * df_r
-        qs = q * spot * df_q
-        terms[0, j] = w * f
-        terms[1, j] = w * dfs
-        terms[2, j] = w * gf
-        terms[3, j] = w * (-rk * pdf2 * dd2_v + qs * pdf1 * dd1_v)
-        terms[4, j] = w * (-rk * pdf2 * dd1_r + qs * pdf1 * dd1_r + strike * df_r * (1.0 - r * s) * n2)
-        terms[5, j] = w * (-rk * pdf2 * dd1_q + qs * pdf1 * dd1_q - spot * df_q * (1.0 - q * s) * n1)
-    sums = np.zeros(6)
-    _add_rows_nb(terms, 0, npts, sums)
-    return sums[0], sums[1], sums[2], sums[3], sums[4], sums[5]
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _partials_nb(sch, wk):
+    """-dF/d(vol, r, q) at fixed node values into node rows _RHS0.._RHS2, from each lane's saved values."""
+    _interpolate_points_nb(sch, wk, False)  # G = sum_k mt (y_k - ln X); d sqrt(h)/d ln X = -G / sqrt(h)
+    for j in range(NQ):
+        sh = sch.s_hat[j]
+        uh = sch.u_hat[j]
+        for w in range(LANES):
+            t = wk[_ln(_T) + w]
+            r = wk[_ln(_R) + w]
+            iv = 1.0 / wk[_ln(_V) + w]
+            c = wk[_pt(_H, j) + w] * wk[_pt(_SINV, j) + w]  # 0 where h was clipped
+            sd = wk[_pt(_SD, j) + w]
+            isd = wk[_pt(_ISD, j) + w]
+            e1 = wk[_pt(_SE1, j) + w]
+            g2 = wk[_pt(_SG2, j) + w]
+            s = sh * t
+            dlr_r = s - (1.0 + c) * wk[_ln(_DXR) + w]
+            dlr_q = -s - (1.0 + c) * wk[_ln(_DXQ) + w]
+            an = wk[_pt(_WN, j) + w] * g2
+            wk[_pt(_AN, j) + w] = an * (-iv - e1 * (sd - e1) * iv)  # d an / d vol
+            wk[_pt(_AD, j) + w] = (wk[_pt(_WR, j) + w] * (1.0 + r * uh * t) * INV_SQRT_2PI * isd * g2
+                                   + an * dlr_r * (1.0 - e1 * isd))  # d an / d r
+            wk[_pt(_DAN, j) + w] = an * dlr_q * (1.0 - e1 * isd)  # d an / d q
+            g1 = wk[_pt(_SG1, j) + w]
+            wd1 = wk[_pt(_WD1, j) + w]
+            wd2 = wk[_pt(_WD2, j) + w]
+            slope = (wd2 * INV_SQRT_2PI - wd1 * e1) * g1  # d(wd1 g1 + wd2 n1) / d e1
+            dq_w = wk[_pt(_WQ, j) + w] * (1.0 + wk[_ln(_Q) + w] * uh * t)  # d wd2 / d q
+            wk[_pt(_DAD, j) + w] = -wd1 * g1 * iv + slope * (sd - e1) * iv  # d ad / d vol
+            wk[_pt(_CAN, j) + w] = slope * dlr_r * isd  # d ad / d r
+            wk[_pt(_CAD, j) + w] = dq_w * (INV_SQRT_2PI * isd * g1 + wk[_pt(_SN1, j) + w]) + slope * dlr_q * isd
+    for i in range(NODES):
+        th = sch.tau_hat[i]
+        st = sch.sqrt_tau_hat[i]
+        for w in range(LANES):
+            iv = 1.0 / wk[_ln(_V) + w]
+            tau = th * wk[_ln(_T) + w]
+            sdt = wk[_ln(_VT) + w] * st
+            d1 = (wk[_nd(_Y, i) + w] - wk[_ln(_LK) + w] + wk[_ln(_B) + w] * tau) / sdt + 0.5 * sdt
+            d2 = d1 - sdt
+            p1 = INV_SQRT_2PI * gauss_nb(d1)
+            nn = wk[_nd(_SNN, i) + w]
+            inum = wk[_nd(_SIN, i) + w]
+            iden = wk[_nd(_SID, i) + w]
+            dd1 = (sdt - d1) * iv
+            dnum = nn * (d2 * d1 * iv - iv)
+            dden = p1 * dd1 + p1 / sdt * (-d1 * dd1 - iv)
+            wk[_nd(_RHS0, i) + w] = dnum * inum - dden * iden
+            dd1 = tau / sdt  # d d1 / d r = d d2 / d r = -(d d1 / d q)
+            dnum = -nn * d2 * dd1
+            dden = p1 * dd1 * (1.0 - d1 / sdt)
+            wk[_nd(_RHS1, i) + w] = -tau + dnum * inum - dden * iden
+            wk[_nd(_RHS2, i) + w] = tau - dnum * inum + dden * iden
+    for i in range(NODES):
+        for w in range(LANES):
+            r0 = 0.0
+            r1 = 0.0
+            r2 = 0.0
+            for jj in range(POINTS):
+                j = jj * NODES + i
+                r0 += wk[_pt(_AN, j) + w] * wk[_nd(_SIN, i) + w] - wk[_pt(_DAD, j) + w] * wk[_nd(_SID, i) + w]
+                r1 += wk[_pt(_AD, j) + w] * wk[_nd(_SIN, i) + w] - wk[_pt(_CAN, j) + w] * wk[_nd(_SID, i) + w]
+                r2 += wk[_pt(_DAN, j) + w] * wk[_nd(_SIN, i) + w] - wk[_pt(_CAD, j) + w] * wk[_nd(_SID, i) + w]
+            wk[_nd(_RHS0, i) + w] += r0
+            wk[_nd(_RHS1, i) + w] += r1
+            wk[_nd(_RHS2, i) + w] += r2
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def put_block_nb(sch, wk, with_greeks):
+    """Early-exercise premium of the block's puts (lane rows _S.._V set; r > 0, t > 0, vol > 0).
+
+    Leaves in the lane rows the premium and its delta and gamma and, with Greeks, its
+    dV/d(vol, r, q) including the boundary's response; node row _Y holds each lane's
+    boundary (ln B at the nodes, the last at T).  Lane row _GOOD is 0 where Newton
+    failed: such lanes must be priced another way.
+    """
+    _setup_nb(wk)
+    _qd_start_nb(sch, wk)
+    _geometry_nb(sch, wk)
+    _newton_nb(sch, wk, with_greeks)
+    _premium_nb(sch, wk, with_greeks)
+    if not with_greeks:
+        return
+    _partials_nb(sch, wk)
+    for row in (_RHS0, _RHS1, _RHS2):
+        _lu_solve_nb(wk, _LU_BASE, row)
+    for k in range(NODES):
+        for w in range(LANES):
+            py = wk[_nd(_PY, k) + w]
+            wk[_ln(_DVOL) + w] += py * wk[_nd(_RHS0, k) + w]
+            wk[_ln(_DR) + w] += py * wk[_nd(_RHS1, k) + w]
+            wk[_ln(_DQ) + w] += py * wk[_nd(_RHS2, k) + w]
+
+
+# --- tree fallback (double boundary, or a lane whose Newton failed) --------------------------------------------------
+@njit(cache=True, error_model="numpy", fastmath=_FM)
 def _tree_put_nb(spot, strike, t, r, q, vol, steps):
     """Binomial (CRR) put with a Black-Scholes last step; any r, q (double boundary included)."""
     dt = t / steps
     up = math.exp(vol * math.sqrt(dt))
     down = 1.0 / up
-    growth = math.exp((r - q) * dt)
-    pu = (growth - down) / (up - down)
+    pu = (math.exp((r - q) * dt) - down) / (up - down)
     disc = math.exp(-r * dt)
     values = np.empty(steps)
     for j in range(steps):
         node = spot * up ** (2 * j - (steps - 1))
-        euro = _euro_put_nb(node, strike, dt, r, q, vol)[0]
+        euro = bs_scalar_call_nb(False, node, strike, dt, r, q, vol)[0]
         values[j] = max(euro, strike - node)
     for n in range(steps - 2, -1, -1):
         for j in range(n + 1):
             node = spot * up ** (2 * j - n)
-            cont = disc * (pu * values[j + 1] + (1.0 - pu) * values[j])
-            values[j] = max(cont, strike - node)
+            values[j] = max(disc * (pu * values[j + 1] + (1.0 - pu) * values[j]), strike - node)
     return values[0]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath=_FM)
 def tree_put_price_nb(spot, strike, t, r, q, vol):
-    """Richardson-extrapolated binomial put (2 V_2N - V_N), N = 1000."""
-    return 2.0 * _tree_put_nb(spot, strike, t, r, q, vol, 2000) - _tree_put_nb(spot, strike, t, r, q, vol, 1000)
+    """Richardson-extrapolated binomial put, 2 V(2N) - V(N)."""
+    return 2.0 * _tree_put_nb(spot, strike, t, r, q, vol, 2 * TREE_STEPS) - _tree_put_nb(spot, strike, t, r, q, vol,
+                                                                                         TREE_STEPS)
 
 
-@njit(cache=True, error_model="numpy")
-def american_put_scalar_nb(spot, strike, t, r, q, vol, n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr, with_greeks):
-    """Put price, delta, gamma, theta at (spot, strike, t, r, q, vol); regime chosen inside."""
-    euro_p, euro_d, euro_g, euro_th, _, _ = bs_scalar_call_nb(False, spot, strike, t, r, q, vol)
-    if not (t > 0.0 and vol > 0.0) or (r <= 0.0 and q >= r):
-        return euro_p, euro_d, euro_g, euro_th
-    if r <= 0.0:
-        price = tree_put_price_nb(spot, strike, t, r, q, vol)
-        if not with_greeks:
-            return price, math.nan, math.nan, math.nan
-        h = 1e-3 * spot
-        up = tree_put_price_nb(spot + h, strike, t, r, q, vol)
-        dn = tree_put_price_nb(spot - h, strike, t, r, q, vol)
-        delta = (up - dn) / (2.0 * h)
-        gamma = (up - 2.0 * price + dn) / (h * h)
-        theta = r * price - (r - q) * spot * delta - 0.5 * vol * vol * spot * spot * gamma
-        return price, delta, gamma, theta
-    coef = np.empty(n_nodes + 1)
-    log_x, change = put_boundary_nb(strike, t, r, q, vol, n_nodes, n_iter, glx_fp, glw_fp, coef, False)
-    if not change <= FP_B_CONVERGED:
-        log_x, change = put_boundary_nb(strike, t, r, q, vol, n_nodes, FP_A_ITERATIONS, glx_fp, glw_fp, coef, True)
-    if math.log(spot) <= _log_boundary_at(1.0, log_x, coef):
-        return strike - spot, -1.0, 0.0, 0.0
-    prem, dprem, gprem = put_premium_nb(spot, strike, t, r, q, vol, log_x, coef, glx_pr, glw_pr)
-    price = euro_p + prem
-    delta = euro_d + dprem
-    gamma = euro_g + gprem
-    theta = r * price - (r - q) * spot * delta - 0.5 * vol * vol * spot * spot * gamma
-    price = max(price, strike - spot)
-    return price, delta, gamma, theta
-
-
-@njit(cache=True, error_model="numpy")
-def american_scalar_nb(is_call, spot, strike, t, r, q, vol, n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr, with_greeks):
-    """Price, delta, gamma, theta of one American option via put-call symmetry."""
-    if is_call:
-        # C(S, K, r, q) = P(K, S, q, r): spot derivatives via the homogeneity V = K f(S/K)
-        p, d_k, g_k, th = american_put_scalar_nb(strike, spot, t, q, r, vol, n_nodes, n_iter,
-                                                 glx_fp, glw_fp, glx_pr, glw_pr, with_greeks)
-        # P(K', S') with K' = strike as "spot", S' = spot as "strike": dC/dS = (C - K' dP/dK')/S
-        delta = (p - strike * d_k) / spot
-        gamma = strike * strike * g_k / (spot * spot)
-        return p, delta, gamma, th
-    return american_put_scalar_nb(spot, strike, t, r, q, vol, n_nodes, n_iter,
-                                  glx_fp, glw_fp, glx_pr, glw_pr, with_greeks)
-
-
-@njit(cache=True, error_model="numpy")
-def american_put_sens_nb(spot, strike, t, r, q, vol, n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr):
-    """Put (r > 0, t > 0, vol > 0) price, delta, gamma and dV/d(vol, r, q) of the discretised price.
-
-    ok is False when FP-B did not converge (the caller then bumps the FP-A price).
-    """
-    euro_p, euro_d, euro_g, _, euro_v, euro_r = bs_scalar_call_nb(False, spot, strike, t, r, q, vol)
-    euro_q = -t * spot * euro_d  # dV/dq of any European: -t S delta
-    nn = n_nodes + 1
-    coef = np.empty(nn)
-    dcoef = np.empty((3, nn))
-    log_x, dlx_r, dlx_q, change = put_boundary_tangent_nb(strike, t, r, q, vol, n_nodes, n_iter,
-                                                          glx_fp, glw_fp, coef, dcoef)
-    if not change <= FP_B_CONVERGED:
-        return math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, False
-    if math.log(spot) <= _log_boundary_at(1.0, log_x, coef):
-        return strike - spot, -1.0, 0.0, 0.0, 0.0, 0.0, True
-    prem, dprem, gprem, pv, pr, pq = put_premium_tangent_nb(spot, strike, t, r, q, vol, log_x, dlx_r, dlx_q,
-                                                            coef, dcoef, glx_pr, glw_pr)
-    price = max(euro_p + prem, strike - spot)
-    return price, euro_d + dprem, euro_g + gprem, euro_v + pv, euro_r + pr, euro_q + pq, True
-
-
-@njit(cache=True, error_model="numpy")
-def american_one_nb(is_call, spot, strike, t, r, q, vol, n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr, with_greeks):
-    """(price, delta, gamma, theta, vega, rho) with input validation and degenerate cases."""
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _tree_option_nb(is_call, spot, strike, t, rate, q, vol, with_greeks):
+    """Tree price (and bump-and-reprice Greeks) of any American option via put-call symmetry."""
+    ps, pk, pr, pq = (strike, spot, q, rate) if is_call else (spot, strike, rate, q)
+    price = tree_put_price_nb(ps, pk, t, pr, pq, vol)
     nan = math.nan
-    if not (spot > 0.0 and strike > 0.0 and vol >= 0.0 and math.isfinite(spot) and math.isfinite(strike)
-            and math.isfinite(r) and math.isfinite(q) and math.isfinite(vol) and t == t):
-        return nan, nan, nan, nan, nan, nan
-    put_r = q if is_call else r
-    put_q = r if is_call else q
-    if put_r <= 0.0 and put_q >= put_r:
-        # early exercise never optimal: the European price and Greeks are exact
-        return bs_scalar_call_nb(is_call, spot, strike, t, r, q, vol)
-    if t <= 0.0 or vol == 0.0:
-        # expiry: intrinsic; zero vol: deterministic path, handled by the European limit
-        # (early exercise of a deterministic path is not modelled; documented)
-        euro = bs_scalar_call_nb(is_call, spot, strike, t, r, q, vol)
-        intrinsic = max(spot - strike, 0.0) if is_call else max(strike - spot, 0.0)
-        return max(euro[0], intrinsic), euro[1], euro[2], euro[3], euro[4], euro[5]
-    if with_greeks and (q > 0.0 if is_call else r > 0.0):
-        # one boundary solve with forward-mode tangents: vega and both rhos of the discretised price;
-        # the scheme only depends on (r t, q t, vol^2 t), so calendar theta = -(r dV/dr + q dV/dq + vol/2 dV/dvol)/t
-        if is_call:
-            p, d_k, g_k, vv, v_rq, v_qr, ok = american_put_sens_nb(strike, spot, t, q, r, vol, n_nodes, n_iter,
-                                                                   glx_fp, glw_fp, glx_pr, glw_pr)
-            de = (p - strike * d_k) / spot
-            ga = strike * strike * g_k / (spot * spot)
-            v_r, v_q = v_qr, v_rq
-        else:
-            p, de, ga, vv, v_r, v_q, ok = american_put_sens_nb(spot, strike, t, r, q, vol, n_nodes, n_iter,
-                                                               glx_fp, glw_fp, glx_pr, glw_pr)
-        if ok:
-            theta = -(r * v_r + q * v_q + 0.5 * vol * vv) / t
-            return p, de, ga, theta, vv, v_r
-    scheme = (n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr, False)
-    p, de, ga, _ = american_scalar_nb(is_call, spot, strike, t, r, q, vol, n_nodes, n_iter,
-                                      glx_fp, glw_fp, glx_pr, glw_pr, with_greeks)
     if not with_greeks:
-        return p, nan, nan, nan, nan, nan
+        return price, nan, nan, nan, nan, nan
+    h = 1e-3 * spot
+    if is_call:
+        up = tree_put_price_nb(ps, spot + h, t, pr, pq, vol)
+        dn = tree_put_price_nb(ps, spot - h, t, pr, pq, vol)
+        r_up = tree_put_price_nb(ps, pk, t, pr, pq + RATE_BUMP, vol)
+        r_dn = tree_put_price_nb(ps, pk, t, pr, pq - RATE_BUMP, vol)
+    else:
+        up = tree_put_price_nb(spot + h, pk, t, pr, pq, vol)
+        dn = tree_put_price_nb(spot - h, pk, t, pr, pq, vol)
+        r_up = tree_put_price_nb(ps, pk, t, pr + RATE_BUMP, pq, vol)
+        r_dn = tree_put_price_nb(ps, pk, t, pr - RATE_BUMP, pq, vol)
     hv = min(VOL_BUMP, 0.5 * vol)
     ht = min(TIME_BUMP, 0.5 * t)
-    v_up = american_scalar_nb(is_call, spot, strike, t, r, q, vol + hv, *scheme)[0]
-    v_dn = american_scalar_nb(is_call, spot, strike, t, r, q, vol - hv, *scheme)[0]
-    r_up = american_scalar_nb(is_call, spot, strike, t, r + RATE_BUMP, q, vol, *scheme)[0]
-    r_dn = american_scalar_nb(is_call, spot, strike, t, r - RATE_BUMP, q, vol, *scheme)[0]
-    t_up = american_scalar_nb(is_call, spot, strike, t + ht, r, q, vol, *scheme)[0]
-    t_dn = american_scalar_nb(is_call, spot, strike, t - ht, r, q, vol, *scheme)[0]
-    theta = -(t_up - t_dn) / (2.0 * ht)
-    return p, de, ga, theta, (v_up - v_dn) / (2.0 * hv), (r_up - r_dn) / (2.0 * RATE_BUMP)
+    vega = (tree_put_price_nb(ps, pk, t, pr, pq, vol + hv) - tree_put_price_nb(ps, pk, t, pr, pq, vol - hv)) / (2 * hv)
+    theta = -(tree_put_price_nb(ps, pk, t + ht, pr, pq, vol) - tree_put_price_nb(ps, pk, t - ht, pr, pq, vol)) / (2 * ht)
+    return (price, (up - dn) / (2.0 * h), (up - 2.0 * price + dn) / (h * h), theta, vega,
+            (r_up - r_dn) / (2.0 * RATE_BUMP))
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
-def american_greeks_nb(is_call, spot, strike, t, rate, q, vol, n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr,
-                       with_greeks, out):
-    """Fill out[0..5, i] with American price, delta, gamma, theta, vega, rho (1-D inputs)."""
-    for i in prange(spot.shape[0]):
-        res = american_one_nb(is_call[i], spot[i], strike[i], t[i], rate[i], q[i], vol[i], n_nodes, n_iter,
-                              glx_fp, glw_fp, glx_pr, glw_pr, with_greeks)
-        for k in range(6):
-            out[k, i] = res[k]
+# --- options the boundary solver does not take -----------------------------------------------------
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _special_case_nb(is_call, spot, strike, t, rate, q, vol, with_greeks):
+    """(handled, price, delta, gamma, theta, vega, rho): invalid inputs, no early exercise, expiry, zero vol, tree."""
+    nan = math.nan
+    if not (spot > 0.0 and strike > 0.0 and vol >= 0.0 and math.isfinite(spot) and math.isfinite(strike)
+            and math.isfinite(rate) and math.isfinite(q) and math.isfinite(vol) and t == t):
+        return True, nan, nan, nan, nan, nan, nan
+    put_r = q if is_call else rate
+    put_q = rate if is_call else q
+    if put_r <= 0.0 and put_q >= put_r:
+        # early exercise never optimal: the European price and Greeks are exact
+        p, de, ga, th, ve, rh = bs_scalar_call_nb(is_call, spot, strike, t, rate, q, vol)
+        return True, p, de, ga, th, ve, rh
+    if t <= 0.0 or vol == 0.0:
+        # expiry: intrinsic; zero vol: the European deterministic limit (early exercise along
+        # a deterministic path is not modelled; documented)
+        p, de, ga, th, ve, rh = bs_scalar_call_nb(is_call, spot, strike, t, rate, q, vol)
+        intrinsic = max(spot - strike, 0.0) if is_call else max(strike - spot, 0.0)
+        return True, max(p, intrinsic), de, ga, th, ve, rh
+    if put_r <= 0.0:
+        p, de, ga, th, ve, rh = _tree_option_nb(is_call, spot, strike, t, rate, q, vol, with_greeks)
+        return True, p, de, ga, th, ve, rh
+    return False, nan, nan, nan, nan, nan, nan
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def load_lane_nb(wk, w, is_call, spot, strike, t, rate, q, vol):
+    """Put the option into lane w as a put: C(S, K, r, q) = P(K, S, q, r)."""
+    wk[_ln(_S) + w] = strike if is_call else spot
+    wk[_ln(_K) + w] = spot if is_call else strike
+    wk[_ln(_R) + w] = q if is_call else rate
+    wk[_ln(_Q) + w] = rate if is_call else q
+    wk[_ln(_T) + w] = t
+    wk[_ln(_V) + w] = vol
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def lane_value_nb(wk, w, is_call, spot, strike, t, rate, q, vol, with_greeks):
+    """(price, delta, gamma, theta, vega, rho) of the option in lane w after put_block_nb (tree if Newton failed)."""
+    if _flag(wk, _GOOD, w):
+        return _finish_lane_nb(wk, w, is_call, rate, q, with_greeks)
+    return _tree_option_nb(is_call, spot, strike, t, rate, q, vol, with_greeks)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _finish_lane_nb(wk, w, is_call, rate, q, with_greeks):
+    """(price, delta, gamma, theta, vega, rho) of the option in lane w from the block's premium and boundary."""
+    ps = wk[_ln(_S) + w]
+    pk = wk[_ln(_K) + w]
+    t = wk[_ln(_T) + w]
+    vol = wk[_ln(_V) + w]
+    nan = math.nan
+    if math.log(ps) <= wk[_nd(_Y, NODES - 1) + w]:  # spot in the exercise region at T
+        p, de, ga, vv, v_r, v_q = pk - ps, -1.0, 0.0, 0.0, 0.0, 0.0
+    else:
+        eu_p, eu_d, eu_g, _, eu_v, eu_r = bs_scalar_call_nb(False, ps, pk, t, wk[_ln(_R) + w], wk[_ln(_Q) + w], vol)
+        p = max(eu_p + wk[_ln(_PRICE) + w], pk - ps)
+        de = eu_d + wk[_ln(_DELTA) + w]
+        ga = eu_g + wk[_ln(_GAMMA) + w]
+        vv = eu_v + wk[_ln(_DVOL) + w]
+        v_r = eu_r + wk[_ln(_DR) + w]
+        v_q = -t * ps * eu_d + wk[_ln(_DQ) + w]  # dV/dq of a European: -t S delta
+    if is_call:
+        # C(S, K, r, q) = P(K, S, q, r) with P homogeneous in (spot, strike)
+        de, ga = (p - ps * de) / pk, ps * ps * ga / (pk * pk)
+        v_r, v_q = v_q, v_r
+    if not with_greeks:
+        return p, de, ga, nan, nan, nan
+    theta = -(rate * v_r + q * v_q + 0.5 * vol * vv) / t
+    return p, de, ga, theta, vv, v_r
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM, parallel=True)
+def american_greeks_nb(is_call, spot, strike, t, rate, q, vol, sch, with_greeks, out):
+    """Fill out[0..5, i] with American price, delta, gamma, theta, vega, rho (1-D inputs).
+
+    Without Greeks out[3..5] are NaN (delta and gamma come free with the price).
+    """
+    n = spot.shape[0]
+    boundary = np.zeros(n, dtype=np.bool_)
+    for i in prange(n):
+        handled, p, de, ga, th, ve, rh = _special_case_nb(is_call[i], spot[i], strike[i], t[i], rate[i], q[i], vol[i],
+                                                          with_greeks)
+        boundary[i] = not handled
+        out[0, i] = p
+        out[1, i] = de
+        out[2, i] = ga
+        out[3, i] = th
+        out[4, i] = ve
+        out[5, i] = rh
+    idx = np.flatnonzero(boundary)
+    m = idx.shape[0]
+    nblocks = (m + LANES - 1) // LANES
+    nchunks = min(nblocks, 64)
+    for c in prange(nchunks):
+        wk = block_work_nb()
+        for b in range(c * nblocks // nchunks, (c + 1) * nblocks // nchunks):
+            for w in range(LANES):
+                o = idx[min(b * LANES + w, m - 1)]  # the last block is padded with its last option
+                load_lane_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], vol[o])
+            put_block_nb(sch, wk, with_greeks)
+            for w in range(min(LANES, m - b * LANES)):
+                o = idx[b * LANES + w]
+                res = lane_value_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], vol[o], with_greeks)
+                for k in range(6):
+                    out[k, o] = res[k]
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM, parallel=True)
+def solve_boundaries_nb(sch, t, r, q, vol, start, solution, evals):
+    """Boundaries of puts (strike 1, r > 0): start and solution = y - ln X at the nodes; evals[o] = collocation
+    evaluations Newton needed, or -1 where it failed.  For the start table and for tests."""
+    m = t.shape[0]
+    nblocks = (m + LANES - 1) // LANES
+    for b in prange(nblocks):
+        wk = block_work_nb()
+        for w in range(LANES):
+            o = min(b * LANES + w, m - 1)
+            load_lane_nb(wk, w, False, 1.0, 1.0, t[o], r[o], q[o], vol[o])
+        _setup_nb(wk)
+        _qd_start_nb(sch, wk)
+        for w in range(min(LANES, m - b * LANES)):
+            for i in range(NODES):
+                start[b * LANES + w, i] = wk[_nd(_Y, i) + w] - wk[_ln(_LX) + w]
+        _geometry_nb(sch, wk)
+        _newton_nb(sch, wk, False)
+        for w in range(min(LANES, m - b * LANES)):
+            o = b * LANES + w
+            evals[o] = wk[_ln(_EVALS) + w] if _flag(wk, _GOOD, w) else -1.0
+            for i in range(NODES):
+                solution[o, i] = wk[_nd(_Y, i) + w] - wk[_ln(_LX) + w]

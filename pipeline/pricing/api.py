@@ -16,34 +16,18 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import NamedTuple
 
+import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
 from .american_nb import american_greeks_nb
+from .american_scheme import american_scheme
 from .bsm_nb import bs_greeks_nb
-from .iv_nb import implied_vol_american_nb, implied_vol_european_nb
+from .iv_american_nb import implied_vol_american_nb
+from .iv_nb import implied_vol_european_nb
 
 GLD_EXPENSE_RATIO_Q = 0.004
 """Default continuous carry yield q for GLD (the trust's 0.40% expense ratio)."""
-
-# American (ALO) scheme: Chebyshev nodes, fixed-point iterations, Gauss-Legendre
-# points per half-interval for the boundary integrals and the price integral.
-AMERICAN_NODES = 10
-AMERICAN_ITERATIONS = 6
-AMERICAN_FP_POINTS = 8
-AMERICAN_PRICE_POINTS = 20
-
-
-def _gauss_legendre(n: int) -> tuple[np.ndarray, np.ndarray]:
-    x, w = np.polynomial.legendre.leggauss(n)
-    x.flags.writeable = False
-    w.flags.writeable = False
-    return x, w
-
-
-_GL_FP = _gauss_legendre(AMERICAN_FP_POINTS)
-_GL_PRICE = _gauss_legendre(AMERICAN_PRICE_POINTS)
-
 
 class IVReason(IntEnum):
     """Why ``implied_vol`` returned what it did (stored as int8)."""
@@ -92,22 +76,20 @@ def bs_greeks(
 def american_greeks(
     is_call: ArrayLike, spot: ArrayLike, strike: ArrayLike, t: ArrayLike, rate: ArrayLike, q: ArrayLike, vol: ArrayLike
 ) -> Greeks:
-    """American price and Greeks (ALO fixed-point boundary; see docs/pricing.md for the method)."""
+    """American price and Greeks (ALO collocation solved by Newton; see docs/pricing.md for the method)."""
     shape, (c, s, k, tt, r, qq, v) = _flatten(is_call, spot, strike, t, rate, q, vol)
     out = np.empty((6, s.size))
-    american_greeks_nb(c, s, k, tt, r, qq, v, AMERICAN_NODES, AMERICAN_ITERATIONS,
-                       _GL_FP[0], _GL_FP[1], _GL_PRICE[0], _GL_PRICE[1], True, out)
+    american_greeks_nb(c, s, k, tt, r, qq, v, american_scheme(), True, out)
     return _greeks_from(out, shape)
 
 
 def american_price(
     is_call: ArrayLike, spot: ArrayLike, strike: ArrayLike, t: ArrayLike, rate: ArrayLike, q: ArrayLike, vol: ArrayLike
 ) -> np.ndarray:
-    """American price only (one boundary solve per option instead of five)."""
+    """American price only (skips the Greeks' extra pass over the quadrature points)."""
     shape, (c, s, k, tt, r, qq, v) = _flatten(is_call, spot, strike, t, rate, q, vol)
     out = np.empty((6, s.size))
-    american_greeks_nb(c, s, k, tt, r, qq, v, AMERICAN_NODES, AMERICAN_ITERATIONS,
-                       _GL_FP[0], _GL_FP[1], _GL_PRICE[0], _GL_PRICE[1], False, out)
+    american_greeks_nb(c, s, k, tt, r, qq, v, american_scheme(), False, out)
     return out[0].reshape(shape)
 
 
@@ -126,8 +108,7 @@ def implied_vol(
     vol = np.empty(s.size)
     reason = np.empty(s.size, dtype=np.int8)
     if american:
-        implied_vol_american_nb(p, c, s, k, tt, r, qq, AMERICAN_NODES, AMERICAN_ITERATIONS,
-                                _GL_FP[0], _GL_FP[1], _GL_PRICE[0], _GL_PRICE[1], vol, reason)
+        implied_vol_american_nb(p, c, s, k, tt, r, qq, american_scheme(), 2 * numba.get_num_threads(), vol, reason)
     else:
         implied_vol_european_nb(p, c, s, k, tt, r, qq, vol, reason)
     return vol.reshape(shape), reason.reshape(shape)

@@ -1,4 +1,4 @@
-"""Implied volatility kernels (European: vectorised solver with a scalar fallback; American root search).
+"""European implied volatility kernels: a vectorised solver with a scalar fallback (American: iv_american_nb).
 
 European: the quote is reduced to the normalised out-of-the-money time value
 beta = (undiscounted price - forward intrinsic) / sqrt(F K) at x = -|ln(F/K)|,
@@ -21,8 +21,6 @@ import math
 
 from numba import njit, prange
 
-from .american_nb import american_scalar_nb
-from .bsm_nb import bs_scalar_call_nb
 from .special_nb import (
     INV_SQRT_2PI,
     exp_nb,
@@ -45,8 +43,6 @@ FALLBACK = -1  # reason_out marker between the fast pass and the scalar pass, ne
 # time value at or below this fraction of max(F, K) is indistinguishable from zero
 TIME_VALUE_TOL = 1e-14
 MAX_ITER = 100
-AMERICAN_MODEL_STEPS = 8  # American solves of the premium-model iteration before the bracketing fallback
-AMERICAN_STEP_TOL = 1e-10  # its last vol step (relative) below this: converged, the error is far smaller
 # relative size of the fast solver's last (third) step below which it counts as converged: the
 # order-4 step leaves an error of ~1e2 step^4 (measured), far below the 1e-12 accuracy needed
 FAST_STEP_TOL = 1e-5
@@ -271,163 +267,3 @@ def implied_vol_european_nb(price, is_call, spot, strike, t, rate, q, vol_out, r
     """
     implied_vol_european_fast_nb(price, is_call, spot, strike, t, rate, q, vol_out, reason_out)
     implied_vol_european_fallback_nb(price, is_call, spot, strike, t, rate, q, vol_out, reason_out)
-
-
-@njit(cache=True, error_model="numpy")
-def _american_value_nb(is_call, spot, strike, t, rate, q, vol, n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr):
-    """American price only (no Greeks)."""
-    return american_scalar_nb(is_call, spot, strike, t, rate, q, vol, n_nodes, n_iter,
-                              glx_fp, glw_fp, glx_pr, glw_pr, False)[0]
-
-
-@njit(cache=True, error_model="numpy")
-def _euro_plus_linear_root_nb(is_call, spot, strike, t, rate, q, target, slope, v0, lo, hi):
-    """Root in (lo, hi) of E(v) + slope * v = target (E the European price), by Newton from v0.
-
-    NaN when a step leaves the bracket or the slope E' + slope is not positive:
-    the caller then falls back to its bracketing solver.
-    """
-    v = v0
-    for _ in range(30):
-        res = bs_scalar_call_nb(is_call, spot, strike, t, rate, q, v)
-        d = res[4] + slope
-        if not d > 0.0:
-            return math.nan
-        dv = (res[0] + slope * v - target) / d
-        v -= dv
-        if not (v > lo and v < hi):
-            return math.nan
-        if abs(dv) <= 1e-15 * v:
-            break
-    return v
-
-
-@njit(cache=True, error_model="numpy")
-def implied_vol_american_scalar_nb(price, is_call, spot, strike, t, rate, q,
-                                   n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr):
-    """(vol, reason) for one American quote.
-
-    The European implied vol of the same quote is an upper bracket (A >= E).
-    A premium-model iteration (below) usually converges in three American
-    solves.  If it fails, the brackets it found are closed by an Illinois
-    regula falsi on the American price to ~1e-14 (a missing lower bracket is
-    first found by Newton steps with the European vega).
-    """
-    v_e, code = implied_vol_european_scalar_nb(price, is_call, spot, strike, t, rate, q)
-    if code == BAD_INPUT or code == EXPIRED:
-        return math.nan, code
-    put_r = q if is_call else rate
-    put_q = rate if is_call else q
-    if put_r <= 0.0 and put_q >= put_r:  # no early exercise: American = European
-        return v_e, code
-    intrinsic = max(spot - strike, 0.0) if is_call else max(strike - spot, 0.0)
-    upper = spot if is_call else strike
-    tol = TIME_VALUE_TOL * max(spot, strike)
-    if price < intrinsic - tol:
-        return math.nan, BELOW_INTRINSIC
-    if price >= upper - tol:
-        return math.nan, ABOVE_UPPER_BOUND
-    if price <= intrinsic + tol:
-        return math.nan, NO_TIME_VALUE
-    if code == BELOW_INTRINSIC or code == NO_TIME_VALUE:
-        # below (or at) the European lower bound, hence below every American price
-        return math.nan, code
-    args = (n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr)
-    if code == OK:
-        hi = v_e
-        f_hi = _american_value_nb(is_call, spot, strike, t, rate, q, hi, *args) - price
-    else:  # above the European upper bound: search upwards
-        hi = 0.5
-        f_hi = -1.0
-        while f_hi < 0.0 and hi < 1e3:
-            hi *= 2.0
-            f_hi = _american_value_nb(is_call, spot, strike, t, rate, q, hi, *args) - price
-        if f_hi < 0.0:
-            return math.nan, ABOVE_UPPER_BOUND
-    if f_hi <= 0.0:
-        # the American price at the European vol is the quote: no premium (a negative f_hi is
-        # rounding, since A >= E; the upward search above only stops at f_hi >= 0)
-        return hi, OK
-    lo = 0.0
-    f_lo = math.nan  # no lower bracket yet
-    if code == OK:
-        # Premium model: A(v) = E(v) + premium(v), E exact and cheap, the premium small and
-        # slowly varying.  f_hi is the premium at hi (E(hi) is the quote), so the European
-        # vol of the quote less that premium is close to the root; then each American solve
-        # gives a premium point and the next vol solves E(v) + (premium linear through the
-        # last two points) = quote.  Converges superlinearly with a small constant: usually
-        # three American solves, the last step below AMERICAN_STEP_TOL needs none.
-        v_a, prem_a = hi, f_hi
-        v_b, code_b = implied_vol_european_scalar_nb(price - f_hi, is_call, spot, strike, t, rate, q)
-        if code_b != OK or not v_b < hi:
-            v_b = math.nan
-        for _ in range(AMERICAN_MODEL_STEPS if v_b == v_b else 0):
-            f_b = _american_value_nb(is_call, spot, strike, t, rate, q, v_b, *args) - price
-            if f_b == 0.0:
-                return v_b, OK
-            if f_b < 0.0:
-                lo, f_lo = v_b, f_b
-            else:
-                hi, f_hi = v_b, f_b
-            prem_b = f_b + price - bs_scalar_call_nb(is_call, spot, strike, t, rate, q, v_b)[0]
-            slope = (prem_b - prem_a) / (v_b - v_a)
-            v_new = _euro_plus_linear_root_nb(is_call, spot, strike, t, rate, q, price - prem_b + slope * v_b,
-                                              slope, v_b, lo, hi)
-            if not v_new == v_new:
-                break
-            if abs(v_new - v_b) <= AMERICAN_STEP_TOL * v_new:
-                return v_new, OK
-            v_a, prem_a, v_b = v_b, prem_b, v_new
-    if not f_lo <= 0.0:
-        lo = hi
-        f_lo = f_hi
-    # no lower bracket yet: Newton steps with the European vega as slope proxy
-    for _ in range(60 if f_lo > 0.0 else 0):
-        vega = bs_scalar_call_nb(is_call, spot, strike, t, rate, q, hi)[4]
-        step = f_hi / vega if vega > 0.0 else 0.5 * hi
-        lo = hi - max(step, 1e-3 * hi)  # always move down a little
-        lo = lo if lo > 0.25 * hi else 0.25 * hi
-        f_lo = _american_value_nb(is_call, spot, strike, t, rate, q, lo, *args) - price
-        if f_lo <= 0.0:
-            break
-        hi = lo
-        f_hi = f_lo
-        if hi < 1e-6:
-            break
-    if f_lo > 0.0:
-        return math.nan, BELOW_INTRINSIC if f_lo > tol else NO_TIME_VALUE
-    if f_lo == 0.0:
-        return lo, OK
-    # Illinois regula falsi on [lo, hi]
-    side = 0
-    for _ in range(MAX_ITER):
-        mid = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
-        if not (mid > lo and mid < hi):
-            mid = 0.5 * (lo + hi)
-        f_mid = _american_value_nb(is_call, spot, strike, t, rate, q, mid, *args) - price
-        if f_mid == 0.0:
-            return mid, OK
-        if f_mid < 0.0:
-            lo, f_lo = mid, f_mid
-            if side == -1:
-                f_hi *= 0.5
-            side = -1
-        else:
-            hi, f_hi = mid, f_mid
-            if side == 1:
-                f_lo *= 0.5
-            side = 1
-        if hi - lo <= 4e-15 * hi:
-            break
-    return (lo * f_hi - hi * f_lo) / (f_hi - f_lo), OK
-
-
-@njit(cache=True, error_model="numpy", parallel=True)
-def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, n_nodes, n_iter,
-                            glx_fp, glw_fp, glx_pr, glw_pr, vol_out, reason_out):
-    """American implied vol for 1-D contiguous inputs; fills vol_out and reason_out (int8)."""
-    for i in prange(price.shape[0]):
-        v, code = implied_vol_american_scalar_nb(price[i], is_call[i], spot[i], strike[i], t[i], rate[i], q[i],
-                                                 n_nodes, n_iter, glx_fp, glw_fp, glx_pr, glw_pr)
-        vol_out[i] = v
-        reason_out[i] = code

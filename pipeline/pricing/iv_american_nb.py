@@ -1,0 +1,303 @@
+"""American implied volatility on the block kernel: one state machine per quote, priced LANES at a time.
+
+Each quote runs the search described in docs/pricing.md (premium-model iteration from
+the European implied vol, then bracketing fallbacks).  It needs an American price at one
+trial vol per round; a round prices every lane's trial in one call of the block kernel,
+then advances each lane's state.  A lane whose quote is solved takes the next quote at
+once, so lanes never wait for slower quotes (unlike the boundary solve, where a block's
+options share their Newton steps).  Reason codes match ``pipeline.pricing.api.IVReason``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from .american_nb import LANES, block_work_nb, lane_value_nb, load_lane_nb, put_block_nb
+from .bsm_nb import bs_scalar_call_nb
+from .iv_nb import (
+    ABOVE_UPPER_BOUND,
+    BAD_INPUT,
+    BELOW_INTRINSIC,
+    EXPIRED,
+    MAX_ITER,
+    NO_TIME_VALUE,
+    OK,
+    TIME_VALUE_TOL,
+    implied_vol_european_scalar_nb,
+)
+
+AMERICAN_MODEL_STEPS = 8  # American prices of the premium-model iteration before the bracketing fallback
+AMERICAN_STEP_TOL = 1e-6  # its last vol step (relative) below this: converged (the error left is ~1e-10)
+LOWER_SEARCH_STEPS = 60  # European-vega steps down looking for a lower bracket
+SEARCH_UP_LIMIT = 1e3  # quotes above the European upper bound: vols doubled up to this
+
+# stages of a lane's search: what its trial vol is for
+_EMPTY, _SEARCH_UP, _AT_EUROPEAN, _MODEL, _LOWER, _ILLINOIS = range(6)
+# per-lane state rows
+_TRIAL, _HI, _FHI, _LO, _FLO, _VA, _PREMA, _STEPS, _SIDE, _FROM_EU, _V_E = range(11)
+_STATE_ROWS = 11
+
+
+@njit(cache=True, error_model="numpy")
+def _european_plus_linear_root_nb(is_call, spot, strike, t, rate, q, target, slope, v0, lo, hi):
+    """Root in (lo, hi) of E(v) + slope * v = target (E the European price), by Newton from v0.
+
+    NaN when a step leaves the bracket or the slope E' + slope is not positive:
+    the caller then falls back to its bracketing search.
+    """
+    v = v0
+    for _ in range(30):
+        res = bs_scalar_call_nb(is_call, spot, strike, t, rate, q, v)
+        d = res[4] + slope
+        if not d > 0.0:
+            return math.nan
+        dv = (res[0] + slope * v - target) / d
+        v -= dv
+        if not (v > lo and v < hi):
+            return math.nan
+        if abs(dv) <= 1e-15 * v:
+            break
+    return v
+
+
+@njit(cache=True, error_model="numpy")
+def american_iv_setup_nb(price, is_call, spot, strike, t, rate, q):
+    """(settled, vol, code, v_european, european_code) before any American price is needed.
+
+    Settles bad inputs, expiry, the no-early-exercise regime (American = European) and
+    quotes outside the American bounds; otherwise the search starts from the European vol.
+    """
+    v_e, code = implied_vol_european_scalar_nb(price, is_call, spot, strike, t, rate, q)
+    if code == BAD_INPUT or code == EXPIRED:
+        return True, math.nan, code, v_e, code
+    put_r = q if is_call else rate
+    put_q = rate if is_call else q
+    if put_r <= 0.0 and put_q >= put_r:  # no early exercise: American = European
+        return True, v_e, code, v_e, code
+    intrinsic = max(spot - strike, 0.0) if is_call else max(strike - spot, 0.0)
+    upper = spot if is_call else strike
+    tol = TIME_VALUE_TOL * max(spot, strike)
+    if price < intrinsic - tol:
+        return True, math.nan, BELOW_INTRINSIC, v_e, code
+    if price >= upper - tol:
+        return True, math.nan, ABOVE_UPPER_BOUND, v_e, code
+    if price <= intrinsic + tol:
+        return True, math.nan, NO_TIME_VALUE, v_e, code
+    if code == BELOW_INTRINSIC or code == NO_TIME_VALUE:
+        # below (or at) the European lower bound, hence below every American price
+        return True, math.nan, code, v_e, code
+    return False, math.nan, code, v_e, code
+
+
+@njit(cache=True, error_model="numpy")
+def _begin_nb(st, w, v_e, european_code):
+    """First trial of a new quote: the European vol (an upper bracket, A >= E), or an upward search."""
+    st[_V_E, w] = v_e
+    if european_code == OK:
+        st[_TRIAL, w] = v_e
+        st[_FROM_EU, w] = 1.0
+        return _AT_EUROPEAN
+    st[_TRIAL, w] = 1.0  # above the European upper bound: double from 1 until A >= quote
+    st[_FROM_EU, w] = 0.0
+    return _SEARCH_UP
+
+
+@njit(cache=True, error_model="numpy")
+def _lower_trial_nb(st, w, is_call, spot, strike, t, rate, q):
+    """A trial below hi: a Newton step with the European vega, at least 0.1% and at most 75% down."""
+    hi = st[_HI, w]
+    vega = bs_scalar_call_nb(is_call, spot, strike, t, rate, q, hi)[4]
+    step = st[_FHI, w] / vega if vega > 0.0 else 0.5 * hi
+    lo = hi - max(step, 1e-3 * hi)
+    st[_TRIAL, w] = lo if lo > 0.25 * hi else 0.25 * hi
+
+
+@njit(cache=True, error_model="numpy")
+def _regula_falsi_trial_nb(st, w):
+    lo, hi, f_lo, f_hi = st[_LO, w], st[_HI, w], st[_FLO, w], st[_FHI, w]
+    mid = (lo * f_hi - hi * f_lo) / (f_hi - f_lo)
+    st[_TRIAL, w] = mid if (mid > lo and mid < hi) else 0.5 * (lo + hi)
+
+
+@njit(cache=True, error_model="numpy")
+def _lower_search_nb(st, w, is_call, spot, strike, t, rate, q):
+    """Bracketing fallback: find a lower bracket (European-vega steps down), then Illinois regula falsi.
+
+    Returns (stage, vol, code); stage _EMPTY when it is decided without another American price.
+    """
+    if not st[_FLO, w] <= 0.0:
+        st[_LO, w] = st[_HI, w]
+        st[_FLO, w] = st[_FHI, w]
+    if st[_FLO, w] > 0.0:
+        st[_STEPS, w] = 0.0
+        _lower_trial_nb(st, w, is_call, spot, strike, t, rate, q)
+        return _LOWER, math.nan, OK
+    if st[_FLO, w] == 0.0:
+        return _EMPTY, st[_LO, w], OK
+    st[_SIDE, w] = 0.0
+    st[_STEPS, w] = 0.0
+    _regula_falsi_trial_nb(st, w)
+    return _ILLINOIS, math.nan, OK
+
+
+@njit(cache=True, error_model="numpy")
+def _advance_nb(st, stage, w, f, price, is_call, spot, strike, t, rate, q, tol):
+    """Feed f = American(trial) - quote to lane w's search; return (stage, vol, code).
+
+    stage _EMPTY: finished with (vol, code).  Otherwise st[_TRIAL, w] holds the next trial.
+    """
+    v = st[_TRIAL, w]
+    if stage == _SEARCH_UP and f < 0.0:
+        if v < SEARCH_UP_LIMIT:
+            st[_TRIAL, w] = 2.0 * v
+            return _SEARCH_UP, math.nan, OK
+        return _EMPTY, math.nan, ABOVE_UPPER_BOUND
+    if stage == _SEARCH_UP or stage == _AT_EUROPEAN:
+        st[_HI, w] = v
+        st[_FHI, w] = f
+        if f <= 0.0:
+            # the American price at this vol is the quote: no premium (a negative f is rounding, A >= E)
+            return _EMPTY, v, OK
+        st[_LO, w] = 0.0
+        st[_FLO, w] = math.nan
+        if st[_FROM_EU, w] > 0.0:
+            # premium model: the European vol of the quote less the premium at v is the next point
+            v_b, code_b = implied_vol_european_scalar_nb(price - f, is_call, spot, strike, t, rate, q)
+            if code_b == OK and v_b < v:
+                st[_VA, w] = v
+                st[_PREMA, w] = f
+                st[_STEPS, w] = 0.0
+                st[_TRIAL, w] = v_b
+                return _MODEL, math.nan, OK
+        return _lower_search_nb(st, w, is_call, spot, strike, t, rate, q)
+    if stage == _MODEL:
+        # A(v) = E(v) + premium(v), E exact and cheap, the premium small and slowly varying: each
+        # American price gives a premium point; the next vol solves E(v) + (premium linear through
+        # the last two points) = quote.  Superlinear with a small constant (only the premium's curvature).
+        if f == 0.0:
+            return _EMPTY, v, OK
+        if f < 0.0:
+            st[_LO, w] = v
+            st[_FLO, w] = f
+        else:
+            st[_HI, w] = v
+            st[_FHI, w] = f
+        prem_b = f + price - bs_scalar_call_nb(is_call, spot, strike, t, rate, q, v)[0]
+        slope = (prem_b - st[_PREMA, w]) / (v - st[_VA, w])
+        v_new = _european_plus_linear_root_nb(is_call, spot, strike, t, rate, q, price - prem_b + slope * v,
+                                              slope, v, st[_LO, w], st[_HI, w])
+        steps = st[_STEPS, w] + 1.0
+        if v_new == v_new:
+            if abs(v_new - v) <= AMERICAN_STEP_TOL * v_new:
+                return _EMPTY, v_new, OK
+            if steps < AMERICAN_MODEL_STEPS:
+                st[_VA, w] = v
+                st[_PREMA, w] = prem_b
+                st[_STEPS, w] = steps
+                st[_TRIAL, w] = v_new
+                return _MODEL, math.nan, OK
+        return _lower_search_nb(st, w, is_call, spot, strike, t, rate, q)
+    if stage == _LOWER:
+        st[_LO, w] = v
+        st[_FLO, w] = f
+        if f <= 0.0:
+            if f == 0.0:
+                return _EMPTY, v, OK
+            st[_SIDE, w] = 0.0
+            st[_STEPS, w] = 0.0
+            _regula_falsi_trial_nb(st, w)
+            return _ILLINOIS, math.nan, OK
+        st[_HI, w] = v
+        st[_FHI, w] = f
+        st[_STEPS, w] += 1.0
+        if v < 1e-6 or st[_STEPS, w] >= LOWER_SEARCH_STEPS:
+            return _EMPTY, math.nan, (BELOW_INTRINSIC if f > tol else NO_TIME_VALUE)
+        _lower_trial_nb(st, w, is_call, spot, strike, t, rate, q)
+        return _LOWER, math.nan, OK
+    # _ILLINOIS: regula falsi on [lo, hi], halving the stale end's value on repeated sides
+    if f == 0.0:
+        return _EMPTY, v, OK
+    side = st[_SIDE, w]
+    if f < 0.0:
+        st[_LO, w] = v
+        st[_FLO, w] = f
+        if side == -1.0:
+            st[_FHI, w] *= 0.5
+        st[_SIDE, w] = -1.0
+    else:
+        st[_HI, w] = v
+        st[_FHI, w] = f
+        if side == 1.0:
+            st[_FLO, w] *= 0.5
+        st[_SIDE, w] = 1.0
+    st[_STEPS, w] += 1.0
+    lo, hi, f_lo, f_hi = st[_LO, w], st[_HI, w], st[_FLO, w], st[_FHI, w]
+    if hi - lo <= 4e-15 * hi or st[_STEPS, w] >= MAX_ITER:
+        return _EMPTY, (lo * f_hi - hi * f_lo) / (f_hi - f_lo), OK
+    _regula_falsi_trial_nb(st, w)
+    return _ILLINOIS, math.nan, OK
+
+
+@njit(cache=True, error_model="numpy", parallel=True)
+def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, chunks, vol_out, reason_out):
+    """American implied vol for 1-D contiguous inputs; fills vol_out and reason_out (int8).
+
+    The quotes that need American prices are split into `chunks` runs (a few per thread),
+    each priced through one block whose lanes are refilled as their quotes finish.
+    """
+    n = price.shape[0]
+    v_eu = np.empty(n)
+    eu_code = np.empty(n, dtype=np.int8)
+    search = np.zeros(n, dtype=np.bool_)
+    for i in prange(n):
+        settled, v, code, v_e, e_code = american_iv_setup_nb(price[i], is_call[i], spot[i], strike[i], t[i],
+                                                            rate[i], q[i])
+        vol_out[i] = v
+        reason_out[i] = code
+        v_eu[i] = v_e
+        eu_code[i] = e_code
+        search[i] = not settled
+    idx = np.flatnonzero(search)
+    m = idx.shape[0]
+    nchunks = min(m, chunks)
+    for c in prange(nchunks):
+        first = c * m // nchunks
+        last = (c + 1) * m // nchunks
+        wk = block_work_nb()
+        st = np.empty((_STATE_ROWS, LANES))
+        stage = np.zeros(LANES, dtype=np.int64)
+        quote = np.zeros(LANES, dtype=np.int64)
+        nxt = first
+        while True:
+            busy = 0
+            for w in range(LANES):
+                if stage[w] == _EMPTY and nxt < last:
+                    o = idx[nxt]
+                    nxt += 1
+                    quote[w] = o
+                    stage[w] = _begin_nb(st, w, v_eu[o], eu_code[o])
+                busy += stage[w] != _EMPTY
+            if busy == 0:
+                break
+            for w in range(LANES):
+                if stage[w] == _EMPTY:  # an idle lane prices a harmless placeholder
+                    load_lane_nb(wk, w, False, 1.0, 1.0, 1.0, 0.05, 0.0, 0.2)
+                else:
+                    o = quote[w]
+                    load_lane_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], st[_TRIAL, w])
+            put_block_nb(sch, wk, False)
+            for w in range(LANES):
+                if stage[w] == _EMPTY:
+                    continue
+                o = quote[w]
+                a = lane_value_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], st[_TRIAL, w], False)[0]
+                tol = TIME_VALUE_TOL * max(spot[o], strike[o])
+                new_stage, v, code = _advance_nb(st, stage[w], w, a - price[o], price[o], is_call[o], spot[o],
+                                                 strike[o], t[o], rate[o], q[o], tol)
+                stage[w] = new_stage
+                if new_stage == _EMPTY:
+                    vol_out[o] = v
+                    reason_out[o] = code
