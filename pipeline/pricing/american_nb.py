@@ -49,7 +49,7 @@ import numpy as np
 from numba import njit, prange
 
 from .bsm_nb import bs_scalar_call_nb
-from .special_nb import INV_SQRT_2PI, exp_nb, gauss_nb, log_nb, ncdf_from_gauss_nb, select_nb
+from .special_nb import INV_SQRT_2PI, exp_nb, gauss_nb, log_nb, ncdf_from_gauss_nb, ncdf_nb, select_nb
 
 _FM = {"contract"}  # fused multiply-adds only: no reassociation, NaN/inf semantics kept
 
@@ -73,6 +73,8 @@ TABLE_SHAPE = (28, 28, 24)
 TABLE_LO = (-7.0, -16.2, -12.0)
 TABLE_HI = (1.6, 2.0, 3.0)
 TABLE_EPS = 1e-7
+EXERCISE_MARGIN = 1e-3  # spot this far below the perpetual boundary is exercised without a solve
+NEGLIGIBLE_PREMIUM = 1e-13  # premium bound below this times K: the European price and Greeks are returned
 VOL_BUMP = 1e-5
 RATE_BUMP = 1e-5
 TIME_BUMP = 1e-5
@@ -199,6 +201,19 @@ def _pr(row, j):
 def _mx(base, i, k):
     """Offset of entry (i, k) of the lane-batched NODES x NODES matrix at `base`."""
     return base + (i * NODES + k) * LANES
+
+
+@njit(inline="always")
+def _lanes(wk):
+    """LANES, read from the buffer's length so that the compiler cannot see it.
+
+    With a constant trip count of 16 LLVM unrolls a lane loop fully and the leftover
+    straight-line code is vectorised only if it can prove, without runtime checks, that
+    stores do not overlap loads; for the LU and the solves, whose rows are picked by
+    loop variables, it cannot, and they stay scalar.  With a runtime trip count the loop
+    vectoriser handles them instead, with a runtime overlap check (3.4x faster LU).
+    """
+    return wk.shape[0] // (WORK_SIZE // LANES)
 
 
 @njit(inline="always")
@@ -499,33 +514,40 @@ def _lu_nb(wk):
     Jacobians without it is at most 1.04.  A lane with _DONE set (accepted trial)
     that meets a pivot below PIVOT_MIN anyway loses _GOOD.
     """
+    nl = _lanes(wk)
     for c in range(NODES):
-        for w in range(LANES):
+        for w in range(nl):
             p = wk[_mx(_JAC_BASE, c, c) + w]
             bad = _flag(wk, _DONE, w) & (abs(p) <= PIVOT_MIN)
             wk[_ln(_GOOD) + w] = select_nb(bad, 0.0, wk[_ln(_GOOD) + w])
             wk[_mx(_JAC_BASE, c, c) + w] = 1.0 / p
         for r in range(c + 1, NODES):
-            for w in range(LANES):
+            for w in range(nl):
                 wk[_mx(_JAC_BASE, r, c) + w] *= wk[_mx(_JAC_BASE, c, c) + w]
             for k in range(c + 1, NODES):
-                for w in range(LANES):
+                for w in range(nl):
                     wk[_mx(_JAC_BASE, r, k) + w] -= wk[_mx(_JAC_BASE, r, c) + w] * wk[_mx(_JAC_BASE, c, k) + w]
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _lu_solve_nb(wk, base, row):
-    """Solve every lane's (LU at base) x = b in place, b in node row `row`."""
+    """Solve every lane's (LU at base) x = b in place, b in node row `row`.
+
+    Each entry's sum runs innermost, in a register, over a runtime lane count (_lanes).
+    """
+    nl = _lanes(wk)
     for r in range(1, NODES):
-        for k in range(r):
-            for w in range(LANES):
-                wk[_nd(row, r) + w] -= wk[_mx(base, r, k) + w] * wk[_nd(row, k) + w]
+        for w in range(nl):
+            acc = wk[_nd(row, r) + w]
+            for k in range(r):
+                acc -= wk[_mx(base, r, k) + w] * wk[_nd(row, k) + w]
+            wk[_nd(row, r) + w] = acc
     for r in range(NODES - 1, -1, -1):
-        for k in range(r + 1, NODES):
-            for w in range(LANES):
-                wk[_nd(row, r) + w] -= wk[_mx(base, r, k) + w] * wk[_nd(row, k) + w]
-        for w in range(LANES):
-            wk[_nd(row, r) + w] *= wk[_mx(base, r, r) + w]
+        for w in range(nl):
+            acc = wk[_nd(row, r) + w]
+            for k in range(r + 1, NODES):
+                acc -= wk[_mx(base, r, k) + w] * wk[_nd(row, k) + w]
+            wk[_nd(row, r) + w] = acc * wk[_mx(base, r, r) + w]
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
@@ -614,6 +636,7 @@ def _newton_nb(sch, wk, with_greeks):
                 wk[_nd(_DP, i) + w] = select_nb(accept, d, wk[_nd(_DP, i) + w])
                 wk[_nd(_Y, i) + w] = select_nb(_flag(wk, _ACTIVE, w), select_nb(accept, y + d, back), y)
         remaining = 0.0
+        finished = 0.0
         for w in range(LANES):
             live = _flag(wk, _ACTIVE, w) & _flag(wk, _GOOD, w)
             converged = live & _flag(wk, _DONE, w) & (wk[_ln(_STEP) + w] <= NEWTON_TOL)
@@ -621,7 +644,8 @@ def _newton_nb(sch, wk, with_greeks):
             wk[_ln(_ACTIVE) + w] = select_nb(still, 1.0, 0.0)
             wk[_ln(_DONE) + w] = select_nb(converged, 1.0, 0.0)
             remaining += wk[_ln(_ACTIVE) + w]
-        if with_greeks:
+            finished += wk[_ln(_DONE) + w]
+        if with_greeks and finished > 0.0:
             _save_converged_nb(wk)
         if remaining == 0.0:
             break
@@ -871,7 +895,11 @@ def _tree_option_nb(is_call, spot, strike, t, rate, q, vol, with_greeks):
 # --- options the boundary solver does not take -----------------------------------------------------
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _special_case_nb(is_call, spot, strike, t, rate, q, vol, with_greeks):
-    """(handled, price, delta, gamma, theta, vega, rho): invalid inputs, no early exercise, expiry, zero vol, tree."""
+    """(handled, price, delta, gamma, theta, vega, rho) of options that need no boundary solve.
+
+    Invalid inputs, no early exercise, expiry, zero vol, the double-boundary tree, spot
+    clearly in the exercise region, and a premium provably below NEGLIGIBLE_PREMIUM K.
+    """
     nan = math.nan
     if not (spot > 0.0 and strike > 0.0 and vol >= 0.0 and math.isfinite(spot) and math.isfinite(strike)
             and math.isfinite(rate) and math.isfinite(q) and math.isfinite(vol) and t == t):
@@ -891,7 +919,47 @@ def _special_case_nb(is_call, spot, strike, t, rate, q, vol, with_greeks):
     if put_r <= 0.0:
         p, de, ga, th, ve, rh = _tree_option_nb(is_call, spot, strike, t, rate, q, vol, with_greeks)
         return True, p, de, ga, th, ve, rh
+    put_spot = strike if is_call else spot
+    put_strike = spot if is_call else strike
+    if put_spot <= _perpetual_put_boundary_nb(put_strike, put_r, put_q, vol) * (1.0 - EXERCISE_MARGIN):
+        # below the perpetual boundary, hence below B(T): exercised, as the solve would find
+        return True, abs(spot - strike), 1.0 if is_call else -1.0, 0.0, 0.0, 0.0, 0.0
+    if _premium_bound_nb(put_spot, put_strike, t, put_r, put_q, vol) < NEGLIGIBLE_PREMIUM * put_strike:
+        p, de, ga, th, ve, rh = bs_scalar_call_nb(is_call, spot, strike, t, rate, q, vol)
+        return True, p, de, ga, th, ve, rh
     return False, nan, nan, nan, nan, nan, nan
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _perpetual_put_boundary_nb(strike, r, q, vol):
+    """Exercise boundary of the perpetual put, K lambda / (lambda - 1) (lambda < 0): a lower bound of B(tau)."""
+    v2 = vol * vol
+    b = r - q - 0.5 * v2
+    lam = (-b - math.sqrt(b * b + 2.0 * v2 * r)) / v2
+    return strike * lam / (lam - 1.0)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _premium_bound_nb(spot, strike, t, r, q, vol):
+    """An upper bound of the put's early-exercise premium (0 < r; inf if spot is not above X).
+
+    premium = int_0^T [r K e^{-rs} N(-d-(S/B, s)) - q S e^{-qs} N(-d+(S/B, s))] ds with the
+    boundary B <= X = K min(1, r/q), and N(-d(S/B, s)) grows with B; so the premium is at most
+    T (r K N(-min d-) + max(-q, 0) S e^{|q| T} N(-min d+)), minima over s in (0, T] of
+    d(S/X, s) = (a + c s) / (vol sqrt(s)), a = ln(S/X) > 0: at s = a/c if c > 0 and a/c < T, else at T.
+    """
+    x = strike * min(1.0, r / q) if q > 0.0 else strike
+    a = math.log(spot / x)
+    if not a > 0.0:
+        return math.inf
+    c2 = r - q - 0.5 * vol * vol
+    c1 = c2 + vol * vol
+    s2 = min(a / c2, t) if c2 > 0.0 else t
+    s1 = min(a / c1, t) if c1 > 0.0 else t
+    d2 = (a + c2 * s2) / (vol * math.sqrt(s2))
+    d1 = (a + c1 * s1) / (vol * math.sqrt(s1))
+    carry = max(-q, 0.0)
+    return t * (r * strike * ncdf_nb(-d2) + carry * spot * math.exp(carry * t) * ncdf_nb(-d1))
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)

@@ -108,7 +108,7 @@ def implied_vol(
     vol = np.empty(s.size)
     reason = np.empty(s.size, dtype=np.int8)
     if american:
-        implied_vol_american_nb(p, c, s, k, tt, r, qq, american_scheme(), 2 * numba.get_num_threads(), vol, reason)
+        implied_vol_american_nb(p, c, s, k, tt, r, qq, american_scheme(), numba.get_num_threads(), vol, reason)
     else:
         implied_vol_european_nb(p, c, s, k, tt, r, qq, vol, reason)
     return vol.reshape(shape), reason.reshape(shape)

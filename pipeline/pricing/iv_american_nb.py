@@ -164,9 +164,13 @@ def _advance_nb(st, stage, w, f, price, is_call, spot, strike, t, rate, q, tol):
         st[_LO, w] = 0.0
         st[_FLO, w] = math.nan
         if st[_FROM_EU, w] > 0.0:
-            # premium model: the European vol of the quote less the premium at v is the next point
-            v_b, code_b = implied_vol_european_scalar_nb(price - f, is_call, spot, strike, t, rate, q)
-            if code_b == OK and v_b < v:
+            # premium model: the premium at the European vol is f (E(v) is the quote), and the
+            # European vol of the quote less that premium is the next point, E(v) = quote - f,
+            # by Newton on the European price from the first-order step
+            vega_e = bs_scalar_call_nb(is_call, spot, strike, t, rate, q, v)[4]
+            v_b = _european_plus_linear_root_nb(is_call, spot, strike, t, rate, q, price - f, 0.0,
+                                                max(v - f / vega_e, 0.5 * v), 0.0, v)
+            if v_b == v_b:
                 st[_VA, w] = v
                 st[_PREMA, w] = f
                 st[_STEPS, w] = 0.0
@@ -245,8 +249,10 @@ def _advance_nb(st, stage, w, f, price, is_call, spot, strike, t, rate, q, tol):
 def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, chunks, vol_out, reason_out):
     """American implied vol for 1-D contiguous inputs; fills vol_out and reason_out (int8).
 
-    The quotes that need American prices are split into `chunks` runs (a few per thread),
-    each priced through one block whose lanes are refilled as their quotes finish.
+    The quotes that need American prices are dealt out to `chunks` runs (one per thread:
+    each run's last rounds leave lanes idle, so fewer runs waste less), quote j to run
+    j mod chunks, and each run prices its quotes through one block whose lanes are refilled
+    as their quotes finish.
     """
     n = price.shape[0]
     v_eu = np.empty(n)
@@ -264,19 +270,17 @@ def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, chunk
     m = idx.shape[0]
     nchunks = min(m, chunks)
     for c in prange(nchunks):
-        first = c * m // nchunks
-        last = (c + 1) * m // nchunks
         wk = block_work_nb()
         st = np.empty((_STATE_ROWS, LANES))
         stage = np.zeros(LANES, dtype=np.int64)
         quote = np.zeros(LANES, dtype=np.int64)
-        nxt = first
+        nxt = c + 0  # a copy: the prange index itself must not be written
         while True:
             busy = 0
             for w in range(LANES):
-                if stage[w] == _EMPTY and nxt < last:
+                if stage[w] == _EMPTY and nxt < m:
                     o = idx[nxt]
-                    nxt += 1
+                    nxt += nchunks
                     quote[w] = o
                     stage[w] = _begin_nb(st, w, v_eu[o], eu_code[o])
                 busy += stage[w] != _EMPTY

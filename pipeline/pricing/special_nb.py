@@ -155,8 +155,8 @@ def log_nb(x: float) -> float:
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _erf_ratio_small(z: float) -> float:
-    """erf(y)/y for y^2 = z <= 0.46875^2 (Cody, first interval)."""
+def _erf_ratio_small(z: float):
+    """(num, den) with erf(y)/y = num/den for y^2 = z <= 0.46875^2 (Cody, first interval)."""
     num = 1.85777706184603153e-1 * z
     den = z
     num = (num + 3.16112374387056560e00) * z
@@ -165,12 +165,12 @@ def _erf_ratio_small(z: float) -> float:
     den = (den + 2.44024637934444173e02) * z
     num = (num + 3.77485237685302021e02) * z
     den = (den + 1.28261652607737228e03) * z
-    return (num + 3.20937758913846947e03) / (den + 2.84423683343917062e03)
+    return num + 3.20937758913846947e03, den + 2.84423683343917062e03
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _erfc_scaled_mid(y: float) -> float:
-    """exp(y^2) erfc(y) for 0.46875 < y <= 4 (Cody, second interval)."""
+def _erfc_scaled_mid(y: float):
+    """(num, den) with exp(y^2) erfc(y) = num/den for 0.46875 < y <= 4 (Cody, second interval)."""
     num = 2.15311535474403846e-8 * y
     den = y
     num = (num + 5.64188496988670089e-1) * y
@@ -187,42 +187,56 @@ def _erfc_scaled_mid(y: float) -> float:
     den = (den + 4.36261909014324716e03) * y
     num = (num + 2.05107837782607147e03) * y
     den = (den + 3.43936767414372164e03) * y
-    return (num + 1.23033935479799725e03) / (den + 1.23033935480374942e03)
+    return num + 1.23033935479799725e03, den + 1.23033935480374942e03
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _erfc_scaled_tail(z: float) -> float:
-    """exp(y^2) erfc(y) for y > 4, z = y^2 (Cody, third interval, w = 1/y^2); z clamped to >= 16."""
-    w = 1.0 / select_nb(z > 16.0, z, 16.0)
-    num = 1.63153871373020978e-2 * w
-    den = w
-    num = (num + 3.05326634961232344e-1) * w
-    den = (den + 2.56852019228982242e00) * w
-    num = (num + 3.60344899949804439e-1) * w
-    den = (den + 1.87295284992346047e00) * w
-    num = (num + 1.25781726111229246e-1) * w
-    den = (den + 5.27905102951428412e-1) * w
-    num = (num + 1.60837851487422766e-2) * w
-    den = (den + 6.05183413124413191e-2) * w
-    return (RSQRT_PI - w * (num + 6.58749161529837803e-4) / (den + 2.33520497626869185e-3)) * math.sqrt(w)
+def _erfc_scaled_tail(y: float, z: float):
+    """(num, den) with exp(y^2) erfc(y) = num/den for y > 4, z = y^2 clamped to [16, 1e4] (Cody, third interval).
+
+    Cody's form is (1/sqrt(pi) - w P(w)/Q(w)) / y in w = 1/z, P and Q of degree 5 (Q monic);
+    multiplying through by z^6 gives polynomials in z with the coefficients reversed, so
+    the quotient needs no 1/z, no sqrt and no division of its own.
+    """
+    zc = select_nb(z > 16.0, z, 16.0)
+    zc = select_nb(zc < 1e4, zc, 1e4)  # beyond y = 100 exp(-y^2) is 0 anyway; keeps inf out
+    yc = select_nb(z > 16.0, y, 4.0)
+    yc = select_nb(yc < 100.0, yc, 100.0)
+    p = 6.58749161529837803e-4 * zc  # z^5 P(1/z)
+    p = (p + 1.60837851487422766e-2) * zc
+    p = (p + 1.25781726111229246e-1) * zc
+    p = (p + 3.60344899949804439e-1) * zc
+    p = (p + 3.05326634961232344e-1) * zc
+    p = p + 1.63153871373020978e-2
+    qq = 2.33520497626869185e-3 * zc  # z^5 Q(1/z)
+    qq = (qq + 6.05183413124413191e-2) * zc
+    qq = (qq + 5.27905102951428412e-1) * zc
+    qq = (qq + 1.87295284992346047e00) * zc
+    qq = (qq + 2.56852019228982242e00) * zc
+    qq = qq + 1.0
+    return RSQRT_PI * zc * qq - p, yc * zc * qq
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def ncdf_from_gauss_nb(x: float, gauss: float) -> float:
     """Standard normal cdf Phi(x) given gauss = exp(-x*x/2) (shared with the pdf).
 
-    Cody's three rational approximations are all evaluated and selected, so the
-    function is branch-free (vectorises); relative accuracy ~1e-15 including the lower tail.
+    Cody's three rational approximations are all evaluated and selected, numerator and
+    denominator separately, so the function is branch-free (vectorises) and divides once;
+    relative accuracy ~1e-15 including the lower tail.
     """
     y = abs(x) * SQRT1_2
     z = y * y
-    erf_small = (x * SQRT1_2) * _erf_ratio_small(z)
-    mid = _erfc_scaled_mid(y)
-    tail_r = _erfc_scaled_tail(z)
-    scaled = select_nb(y <= 4.0, mid, tail_r)
-    half_erfc = 0.5 * gauss * scaled  # = Phi(-|x|)
-    tail_cdf = select_nb(x >= 0.0, 1.0 - half_erfc, half_erfc)
-    res = select_nb(y <= 0.46875, 0.5 + 0.5 * erf_small, tail_cdf)
+    s_num, s_den = _erf_ratio_small(z)
+    m_num, m_den = _erfc_scaled_mid(y)
+    t_num, t_den = _erfc_scaled_tail(y, z)
+    mid = y <= 4.0
+    half_num = 0.5 * gauss * select_nb(mid, m_num, t_num)  # Phi(-|x|) = half_num / den
+    den = select_nb(mid, m_den, t_den)
+    tail_num = select_nb(x >= 0.0, den - half_num, half_num)
+    small = y <= 0.46875
+    num = select_nb(small, 0.5 * s_den + 0.5 * (x * SQRT1_2) * s_num, tail_num)
+    res = num / select_nb(small, s_den, den)
     return select_nb(x == x, res, x)
 
 
