@@ -66,6 +66,8 @@ NEWTON_MAX_STEPS = 20
 NEWTON_MAX_MOVE = 0.5  # largest move of one node's ln B in one step
 LAM_MIN = 1.0 / 64.0  # a lane that must backtrack below this step fraction has failed
 QD_STEPS = 6  # Newton steps on the QD equation per node (a starting value only)
+QD_FLOOR = 13.815510557964274  # ln(1e6): the QD start stays above X / 1e6
+LN2 = 0.6931471805599453
 PIVOT_MIN = 1e-6  # smallest |pivot| of the unpivoted LU (the Jacobians are close to the identity)
 TREE_STEPS = 1000  # tree fallback: Richardson 2 V(2N) - V(N)
 # Newton-start table: axes ln(vol sqrt T), ln(|r - q| T / vol sqrt T + TABLE_EPS), ln(r T / vol sqrt T)
@@ -247,14 +249,17 @@ def _setup_nb(wk):
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _qd_start_nb(sch, wk):
-    """QD (Barone-Adesi-Whaley form) boundary at every node: QD_STEPS Newton steps per node.
+    """QD (Barone-Adesi-Whaley form) boundary at every node: QD_STEPS Newton steps per node in y = ln b.
 
+    b solves b (1 + delta_E(b)) + lambda (K - b - P_E(b)) = 0 (European put P_E at b).
     Nodes go from short to long dated, each started from the previous node's value
-    (node 0 from X (1 - vol sqrt(tau) / 2), near the short-time boundary).  Only a
-    starting value: Newton on the collocation equations does the rest.
+    (node 0 from ln X - vol sqrt(tau) / 2, near the short-time boundary).  Only a
+    starting value: Newton on the collocation equations does the rest.  Per node the
+    constants go into node rows that the collocation fills later: _QL lambda, _QB e^{-q tau},
+    _DN K e^{-r tau}, _NN 1/sd, _DNN e^{-q tau} / (K e^{-r tau}), _DDN the part of d+ without y.
     """
     for w in range(LANES):
-        wk[_nd(_F, 0) + w] = exp_nb(wk[_ln(_LX) + w] - 0.5 * wk[_ln(_VT) + w] * sch.sqrt_tau_hat[0])
+        wk[_nd(_Y, 0) + w] = wk[_ln(_LX) + w] - 0.5 * wk[_ln(_VT) + w] * sch.sqrt_tau_hat[0]
     for i in range(NODES):
         th = sch.tau_hat[i]
         st = sch.sqrt_tau_hat[i]
@@ -264,37 +269,40 @@ def _qd_start_nb(sch, wk):
             v2 = wk[_ln(_V) + w] * wk[_ln(_V) + w]
             omega = 2.0 * wk[_ln(_B) + w] / v2
             tau = th * wk[_ln(_T) + w]
+            sd = wk[_ln(_VT) + w] * st
             df_r = exp_nb(-r * tau)
+            df_q = exp_nb(-wk[_ln(_Q) + w] * tau)
+            k_r = wk[_ln(_K) + w] * df_r
+            isd = 1.0 / sd
             wk[_nd(_QL, i) + w] = 0.5 * (-(omega - 1.0) - math.sqrt((omega - 1.0) ** 2 + 8.0 * r / (v2 * (1.0 - df_r))))
-            wk[_nd(_QB, i) + w] = exp_nb(-wk[_ln(_Q) + w] * tau)  # e^{-q tau}
-            wk[_nd(_DN, i) + w] = wk[_ln(_K) + w] * df_r  # K e^{-r tau}
-            wk[_nd(_F, i) + w] = wk[_nd(_F, prev) + w]
+            wk[_nd(_QB, i) + w] = df_q
+            wk[_nd(_DN, i) + w] = k_r
+            wk[_nd(_NN, i) + w] = isd
+            wk[_nd(_DNN, i) + w] = df_q / k_r
+            wk[_nd(_DDN, i) + w] = (wk[_ln(_B) + w] * tau - wk[_ln(_LK) + w]) * isd + 0.5 * sd
+            wk[_nd(_Y, i) + w] = wk[_nd(_Y, prev) + w]
         for _ in range(QD_STEPS):
             for w in range(LANES):
-                k = wk[_ln(_K) + w]
-                tau = th * wk[_ln(_T) + w]
-                sd = wk[_ln(_VT) + w] * st
                 df_q = wk[_nd(_QB, i) + w]
                 k_r = wk[_nd(_DN, i) + w]
+                isd = wk[_nd(_NN, i) + w]
                 lam = wk[_nd(_QL, i) + w]
-                b = wk[_nd(_F, i) + w]
-                d1 = (log_nb(b / k) + wk[_ln(_B) + w] * tau) / sd + 0.5 * sd
+                y = wk[_nd(_Y, i) + w]
+                b = exp_nb(y)
+                d1 = y * isd + wk[_nd(_DDN, i) + w]
                 g1 = gauss_nb(d1)
                 n1 = ncdf_from_gauss_nb(-d1, g1)
-                g2 = g1 * (b * df_q) / k_r
-                de = -df_q * n1
-                p = k_r * ncdf_from_gauss_nb(sd - d1, g2) - b * df_q * n1
-                ga = df_q * INV_SQRT_2PI * g1 / (b * sd)
-                f = b * (1.0 + de) + lam * (k - b - p)
-                fp = (1.0 + de) * (1.0 - lam) + b * ga
-                x_lim = exp_nb(wk[_ln(_LX) + w])
-                b_new = b - select_nb(fp > 0.0, f / fp, 0.0)
-                b_new = select_nb(b_new < 0.5 * b, 0.5 * b, b_new)
-                b_new = select_nb(b_new > x_lim, x_lim, b_new)
-                wk[_nd(_F, i) + w] = select_nb(b_new > 1e-6 * x_lim, b_new, 1e-6 * x_lim)
-    for i in range(NODES):
-        for w in range(LANES):
-            wk[_nd(_Y, i) + w] = log_nb(wk[_nd(_F, i) + w])
+                g2 = g1 * b * wk[_nd(_DNN, i) + w]  # exp(-d-^2 / 2)
+                one_de = 1.0 - df_q * n1  # 1 + delta_E
+                p = k_r * ncdf_from_gauss_nb(wk[_ln(_VT) + w] * st - d1, g2) - b * df_q * n1
+                f = b * one_de + lam * (wk[_ln(_K) + w] - b - p)
+                dfdy = b * one_de * (1.0 - lam) + b * df_q * INV_SQRT_2PI * g1 * isd  # b df/db
+                step = select_nb(dfdy > 0.0, f / dfdy, 0.0)
+                step = select_nb(step < LN2, step, LN2)  # b falls by at most half per step
+                y_new = y - step
+                y_new = select_nb(y_new < wk[_ln(_LX) + w], y_new, wk[_ln(_LX) + w])
+                floor = wk[_ln(_LX) + w] - QD_FLOOR
+                wk[_nd(_Y, i) + w] = select_nb(y_new > floor, y_new, floor)
     if sch.start_table.shape[1] > 0:
         _table_correction_nb(sch.start_table, wk)
 
@@ -529,7 +537,7 @@ def _lu_nb(wk):
                     wk[_mx(_JAC_BASE, r, k) + w] -= wk[_mx(_JAC_BASE, r, c) + w] * wk[_mx(_JAC_BASE, c, k) + w]
 
 
-@njit(cache=True, error_model="numpy", fastmath=_FM)
+@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
 def _lu_solve_nb(wk, base, row):
     """Solve every lane's (LU at base) x = b in place, b in node row `row`.
 
@@ -674,6 +682,8 @@ def _premium_nb(sch, wk, with_greeks):
                 acc_g += m * (wk[_nd(_Y, k) + w] - wk[_ln(_LX) + w])
             wk[_pr(_PH, jp) + w] = acc_h
             wk[_pr(_PG, jp) + w] = acc_g
+    for w in range(LANES):
+        wk[_ln(_STEP) + w] = log_nb(wk[_ln(_S) + w]) - wk[_ln(_LX) + w]  # ln(S / X), scratch
     for jp in range(PREMIUM_POINTS):
         sh = sch.sp_hat[jp]
         rs = sch.sqrt_sp_hat[jp]
@@ -683,7 +693,7 @@ def _premium_nb(sch, wk, with_greeks):
             sq = math.sqrt(select_nb(pos, h, 0.0))
             sd = wk[_ln(_VT) + w] * rs
             # ln(S e^{(r-q)s} / B(u)), s = T - u
-            x = log_nb(wk[_ln(_S) + w]) - wk[_ln(_LX) + w] + sq + wk[_ln(_B) + w] * sh * wk[_ln(_T) + w]
+            x = wk[_ln(_STEP) + w] + sq + wk[_ln(_B) + w] * sh * wk[_ln(_T) + w]
             d1 = x / sd + 0.5 * sd
             g1 = gauss_nb(d1)
             g2 = g1 * exp_nb(x)
@@ -717,6 +727,8 @@ def _premium_nb(sch, wk, with_greeks):
             wk[_pr(_PF, jp) + w] = wt * (r * strike * df_r * n2 - q * spot * df_q * n1)
             wk[_pr(_PFS, jp) + w] = wt * (a - q * df_q * n1)
             wk[_pr(_PFSS, jp) + w] = wt * (-a / spot * ((d1 - sd) / sd + 1.0) + q * bu * df_r * pdf2 / (spot * spot * sd))
+            if not with_greeks:
+                continue
             c = wk[_pr(_PG, jp) + w] * wk[_pr(_PINV, jp) + w]  # d ln B(u) / d ln X = 1 + c
             wk[_pr(_PFV, jp) + w] = wt * (-d1 * a_ss + q * bu * df_r * pdf2 * sd) / wk[_ln(_V) + w]
             wk[_pr(_PFR, jp) + w] = wt * (strike * df_r * (1.0 - r * s) * n2
