@@ -906,7 +906,7 @@ def _tree_option_nb(is_call, spot, strike, t, rate, q, vol, with_greeks):
 
 # --- options the boundary solver does not take -----------------------------------------------------
 @njit(cache=True, error_model="numpy", fastmath=_FM)
-def _special_case_nb(is_call, spot, strike, t, rate, q, vol, with_greeks):
+def special_case_nb(is_call, spot, strike, t, rate, q, vol, with_greeks):
     """(handled, price, delta, gamma, theta, vega, rho) of options that need no boundary solve.
 
     Invalid inputs, no early exercise, expiry, zero vol, the double-boundary tree, spot
@@ -1030,7 +1030,7 @@ def american_greeks_nb(is_call, spot, strike, t, rate, q, vol, sch, with_greeks,
     n = spot.shape[0]
     boundary = np.zeros(n, dtype=np.bool_)
     for i in prange(n):
-        handled, p, de, ga, th, ve, rh = _special_case_nb(is_call[i], spot[i], strike[i], t[i], rate[i], q[i], vol[i],
+        handled, p, de, ga, th, ve, rh = special_case_nb(is_call[i], spot[i], strike[i], t[i], rate[i], q[i], vol[i],
                                                           with_greeks)
         boundary[i] = not handled
         out[0, i] = p

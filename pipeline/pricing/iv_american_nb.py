@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .american_nb import LANES, block_work_nb, lane_value_nb, load_lane_nb, put_block_nb
+from .american_nb import LANES, block_work_nb, lane_value_nb, load_lane_nb, put_block_nb, special_case_nb
 from .bsm_nb import bs_scalar_call_nb
 from .iv_nb import (
     ABOVE_UPPER_BOUND,
@@ -278,11 +278,23 @@ def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, chunk
         while True:
             busy = 0
             for w in range(LANES):
-                if stage[w] == _EMPTY and nxt < m:
-                    o = idx[nxt]
-                    nxt += nchunks
-                    quote[w] = o
-                    stage[w] = _begin_nb(st, w, v_eu[o], eu_code[o])
+                # give lane w a trial that needs a boundary solve; trials american_price settles
+                # without one (exercised, negligible premium, tree) are settled here the same way
+                while True:
+                    if stage[w] == _EMPTY:
+                        if nxt >= m:
+                            break
+                        o = idx[nxt]
+                        nxt += nchunks
+                        quote[w] = o
+                        stage[w] = _begin_nb(st, w, v_eu[o], eu_code[o])
+                    o = quote[w]
+                    handled, a = special_case_nb(is_call[o], spot[o], strike[o], t[o], rate[o], q[o], st[_TRIAL, w],
+                                                 False)[:2]
+                    if not handled:
+                        break
+                    stage[w] = _feed_nb(st, stage, w, a, price, is_call, spot, strike, t, rate, q, o, vol_out,
+                                        reason_out)
                 busy += stage[w] != _EMPTY
             if busy == 0:
                 break
@@ -294,14 +306,21 @@ def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, chunk
                     load_lane_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], st[_TRIAL, w])
             put_block_nb(sch, wk, False)
             for w in range(LANES):
-                if stage[w] == _EMPTY:
-                    continue
-                o = quote[w]
-                a = lane_value_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], st[_TRIAL, w], False)[0]
-                tol = TIME_VALUE_TOL * max(spot[o], strike[o])
-                new_stage, v, code = _advance_nb(st, stage[w], w, a - price[o], price[o], is_call[o], spot[o],
-                                                 strike[o], t[o], rate[o], q[o], tol)
-                stage[w] = new_stage
-                if new_stage == _EMPTY:
-                    vol_out[o] = v
-                    reason_out[o] = code
+                if stage[w] != _EMPTY:
+                    o = quote[w]
+                    a = lane_value_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], st[_TRIAL, w],
+                                      False)[0]
+                    stage[w] = _feed_nb(st, stage, w, a, price, is_call, spot, strike, t, rate, q, o, vol_out,
+                                        reason_out)
+
+
+@njit(cache=True, error_model="numpy")
+def _feed_nb(st, stage, w, american, price, is_call, spot, strike, t, rate, q, o, vol_out, reason_out):
+    """Advance lane w (quote o) with the American price at its trial; write the result when it finishes."""
+    tol = TIME_VALUE_TOL * max(spot[o], strike[o])
+    new_stage, v, code = _advance_nb(st, stage[w], w, american - price[o], price[o], is_call[o], spot[o], strike[o],
+                                     t[o], rate[o], q[o], tol)
+    if new_stage == _EMPTY:
+        vol_out[o] = v
+        reason_out[o] = code
+    return new_stage

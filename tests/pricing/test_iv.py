@@ -83,6 +83,25 @@ def test_american_round_trip():
     assert (np.isnan(vol) == (reason != IVReason.OK)).all()
 
 
+def test_american_iv_inverts_american_price_where_it_needs_no_solve():
+    """implied_vol(american=True) inverts american_price, shortcuts included.
+
+    A call with a carry of 1e-52 has a premium bounded by ~1e-52: american_price returns the
+    European value without solving for a boundary (whose X = K r/q would be ~1e-51 K).  The IV
+    search prices its trial vols the same way; pricing them through the boundary solve instead
+    missed the vol by 2.6e-7 (found by the property test below).  Also a put deep below the
+    perpetual boundary at a vol where it is exercised for every trial.
+    """
+    for args, vol in (((True, 100.0, 60.0, 315 / 365, 0.0625, 1.1441945868122926e-52), 1.0),
+                      ((False, 100.0, 250.0, 2.0, 0.06, 0.0), 0.08)):
+        price = american_price(*args, vol)
+        v, reason = implied_vol(price, *args, american=True)
+        if price > max(args[2] - args[1], args[1] - args[2], 0.0) + 1e-9:
+            assert reason == IVReason.OK and abs(v - vol) <= 1e-10, (args, v, reason)
+        else:
+            assert reason == IVReason.NO_TIME_VALUE
+
+
 @pytest.mark.parametrize("american", [False, True])
 def test_reason_codes(american):
     s, k, t, r, q = 100.0, 100.0, 0.25, 0.03, 0.004
