@@ -149,12 +149,12 @@ def build_scheme() -> AmericanScheme:
 # --- the work buffer: rows at compile-time offsets ----------------------------------------------
 # lane rows (per-lane scalars); _GOOD, _ACTIVE, _DONE are flags stored as 1.0 / 0.0
 (_S, _K, _T, _R, _Q, _V, _LX, _LK, _VT, _B, _DXR, _DXQ, _STEP, _RES, _LAM,
- _PRICE, _DELTA, _GAMMA, _DVOL, _DR, _DQ, _GOOD, _ACTIVE, _DONE, _EVALS) = range(25)
-_LANE_ROWS = 25  # _EVALS: collocation evaluations a lane needed (diagnostics)
+ _PRICE, _DELTA, _GAMMA, _DVOL, _DR, _DQ, _GOOD, _ACTIVE, _DONE, _EVALS, _WARM) = range(26)
+_LANE_ROWS = 26  # _EVALS: collocation evaluations a lane needed (diagnostics); _WARM: start from _YW
 # node rows
 (_Y, _HN, _NN, _DN, _DNN, _DDN, _IN, _ID, _SDAN, _SDAD, _F, _PY,
- _SNN, _SIN, _SID, _YP, _DP, _RHS0, _RHS1, _RHS2, _QL, _QB) = range(22)
-_NODE_ROWS = 22
+ _SNN, _SIN, _SID, _YP, _DP, _RHS0, _RHS1, _RHS2, _QL, _QB, _YW) = range(23)
+_NODE_ROWS = 23
 # point rows: geometry, normal terms, integrand terms; _SE1.._SINV keep a lane's values at convergence
 (_SD, _ISD, _DRIFT, _WN, _WD1, _WD2, _WR, _WQ, _H, _E1, _G1, _G2, _N1, _INV,
  _AN, _AD, _DAN, _DAD, _CAN, _CAD, _SE1, _SG1, _SG2, _SN1, _SINV) = range(25)
@@ -826,13 +826,22 @@ def _partials_nb(sch, wk):
 def put_block_nb(sch, wk, with_greeks):
     """Early-exercise premium of the block's puts (lane rows _S.._V set; r > 0, t > 0, vol > 0).
 
-    Leaves in the lane rows the premium and its delta and gamma and, with Greeks, its
-    dV/d(vol, r, q) including the boundary's response; node row _Y holds each lane's
-    boundary (ln B at the nodes, the last at T).  Lane row _GOOD is 0 where Newton
-    failed: such lanes must be priced another way.
+    Newton starts from QD plus the table, or for lanes marked by warm_lane_nb from the
+    boundary given there (a nearby solution).  Leaves in the lane rows the premium and
+    its delta and gamma and, with Greeks, its dV/d(vol, r, q) including the boundary's
+    response; node row _Y holds each lane's boundary (ln B at the nodes, the last at T)
+    and, with Greeks, node row _RHS0 its derivative in vol.  Lane row _GOOD is 0 where
+    Newton failed: such lanes must be priced another way.
     """
     _setup_nb(wk)
-    _qd_start_nb(sch, wk)
+    cold = 0.0
+    for w in range(LANES):
+        cold += 1.0 - wk[_ln(_WARM) + w]
+    if cold > 0.0:
+        _qd_start_nb(sch, wk)
+    for i in range(NODES):
+        for w in range(LANES):
+            wk[_nd(_Y, i) + w] = select_nb(_flag(wk, _WARM, w), wk[_nd(_YW, i) + w], wk[_nd(_Y, i) + w])
     _geometry_nb(sch, wk)
     _newton_nb(sch, wk, with_greeks)
     _premium_nb(sch, wk, with_greeks)
@@ -983,6 +992,30 @@ def load_lane_nb(wk, w, is_call, spot, strike, t, rate, q, vol):
     wk[_ln(_Q) + w] = rate if is_call else q
     wk[_ln(_T) + w] = t
     wk[_ln(_V) + w] = vol
+    wk[_ln(_WARM) + w] = 0.0
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def warm_lane_nb(wk, w, y_start):
+    """Start lane w's Newton from y_start (ln B at the nodes) instead of QD; call after load_lane_nb."""
+    wk[_ln(_WARM) + w] = 1.0
+    for i in range(NODES):
+        wk[_nd(_YW, i) + w] = y_start[i]
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def lane_boundary_nb(wk, w, y_out, dy_out, with_greeks):
+    """Copy lane w's boundary (ln B at the nodes) and, if priced with Greeks, its vol derivative out of the block."""
+    for i in range(NODES):
+        y_out[i] = wk[_nd(_Y, i) + w]
+        if with_greeks:
+            dy_out[i] = wk[_nd(_RHS0, i) + w]
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def lane_converged_nb(wk, w):
+    """Whether lane w's Newton converged in the last put_block_nb."""
+    return _flag(wk, _GOOD, w)
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import NamedTuple
 
-import numba
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -108,7 +107,7 @@ def implied_vol(
     vol = np.empty(s.size)
     reason = np.empty(s.size, dtype=np.int8)
     if american:
-        implied_vol_american_nb(p, c, s, k, tt, r, qq, american_scheme(), numba.get_num_threads(), vol, reason)
+        implied_vol_american_nb(p, c, s, k, tt, r, qq, american_scheme(), vol, reason)
     else:
         implied_vol_european_nb(p, c, s, k, tt, r, qq, vol, reason)
     return vol.reshape(shape), reason.reshape(shape)

@@ -2,10 +2,9 @@
 
 Each quote runs the search described in docs/pricing.md (premium-model iteration from
 the European implied vol, then bracketing fallbacks).  It needs an American price at one
-trial vol per round; a round prices every lane's trial in one call of the block kernel,
-then advances each lane's state.  A lane whose quote is solved takes the next quote at
-once, so lanes never wait for slower quotes (unlike the boundary solve, where a block's
-options share their Newton steps).  Reason codes match ``pipeline.pricing.api.IVReason``.
+trial vol per round; a round prices the trials of all quotes still searching in blocks
+of the kernel, then advances each quote's state.  Reason codes match
+``pipeline.pricing.api.IVReason``.
 """
 
 from __future__ import annotations
@@ -15,7 +14,18 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .american_nb import LANES, block_work_nb, lane_value_nb, load_lane_nb, put_block_nb, special_case_nb
+from .american_nb import (
+    LANES,
+    NODES,
+    block_work_nb,
+    lane_boundary_nb,
+    lane_converged_nb,
+    lane_value_nb,
+    load_lane_nb,
+    put_block_nb,
+    special_case_nb,
+    warm_lane_nb,
+)
 from .bsm_nb import bs_scalar_call_nb
 from .iv_nb import (
     ABOVE_UPPER_BOUND,
@@ -33,10 +43,11 @@ AMERICAN_MODEL_STEPS = 8  # American prices of the premium-model iteration befor
 AMERICAN_STEP_TOL = 1e-6  # its last vol step (relative) below this: converged (the error left is ~1e-10)
 LOWER_SEARCH_STEPS = 60  # European-vega steps down looking for a lower bracket
 SEARCH_UP_LIMIT = 1e3  # quotes above the European upper bound: vols doubled up to this
+WARM_MOVE_LIMIT = 1e-2  # a boundary predicted to move more than this (in ln B) starts from QD instead
 
-# stages of a lane's search: what its trial vol is for
-_EMPTY, _SEARCH_UP, _AT_EUROPEAN, _MODEL, _LOWER, _ILLINOIS = range(6)
-# per-lane state rows
+# stages of a quote's search: what its trial vol is for (_EMPTY: finished, _PENDING: not begun)
+_EMPTY, _SEARCH_UP, _AT_EUROPEAN, _MODEL, _LOWER, _ILLINOIS, _PENDING = range(7)
+# per-quote state rows
 _TRIAL, _HI, _FHI, _LO, _FLO, _VA, _PREMA, _STEPS, _SIDE, _FROM_EU, _V_E = range(11)
 _STATE_ROWS = 11
 
@@ -246,18 +257,21 @@ def _advance_nb(st, stage, w, f, price, is_call, spot, strike, t, rate, q, tol):
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, chunks, vol_out, reason_out):
+def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, vol_out, reason_out):
     """American implied vol for 1-D contiguous inputs; fills vol_out and reason_out (int8).
 
-    The quotes that need American prices are dealt out to `chunks` runs (one per thread:
-    each run's last rounds leave lanes idle, so fewer runs waste less), quote j to run
-    j mod chunks, and each run prices its quotes through one block whose lanes are refilled
-    as their quotes finish.
+    Round by round: every quote still searching asks for the American price at its
+    trial vol; the trials are priced in blocks of LANES (compacted, so lanes idle only in
+    the last block of a round), then each quote's search advances.  The first round
+    starts Newton from QD and the table and also takes each boundary's vol derivative;
+    later rounds start from the quote's previous boundary moved along that derivative,
+    which is within ~1e-5 of the new one (the vol moves by ~1e-2 and then ~1e-4 relative),
+    so Newton needs fewer steps and no QD start.
     """
     n = price.shape[0]
     v_eu = np.empty(n)
     eu_code = np.empty(n, dtype=np.int8)
-    search = np.zeros(n, dtype=np.bool_)
+    stage = np.zeros(n, dtype=np.int64)
     for i in prange(n):
         settled, v, code, v_e, e_code = american_iv_setup_nb(price[i], is_call[i], spot[i], strike[i], t[i],
                                                             rate[i], q[i])
@@ -265,60 +279,77 @@ def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, chunk
         reason_out[i] = code
         v_eu[i] = v_e
         eu_code[i] = e_code
-        search[i] = not settled
-    idx = np.flatnonzero(search)
+        stage[i] = _EMPTY if settled else _PENDING
+    idx = np.flatnonzero(stage == _PENDING)
     m = idx.shape[0]
-    nchunks = min(m, chunks)
-    for c in prange(nchunks):
-        wk = block_work_nb()
-        st = np.empty((_STATE_ROWS, LANES))
-        stage = np.zeros(LANES, dtype=np.int64)
-        quote = np.zeros(LANES, dtype=np.int64)
-        nxt = c + 0  # a copy: the prange index itself must not be written
-        while True:
-            busy = 0
+    st = np.empty((_STATE_ROWS, n))
+    for j in range(m):
+        o = idx[j]
+        stage[o] = _begin_nb(st, o, v_eu[o], eu_code[o])
+    y_prev = np.empty((n, NODES))
+    dy_prev = np.zeros((n, NODES))
+    v_prev = np.zeros(n)
+    warm = np.zeros(n, dtype=np.bool_)
+    first_round = True
+    while True:
+        # trials that american_price settles without a boundary (exercised, negligible premium, tree)
+        for j in prange(m):
+            o = idx[j]
+            while stage[o] != _EMPTY:
+                handled, a = special_case_nb(is_call[o], spot[o], strike[o], t[o], rate[o], q[o], st[_TRIAL, o],
+                                             False)[:2]
+                if not handled:
+                    break
+                stage[o] = _feed_nb(st, stage, o, a, price, is_call, spot, strike, t, rate, q, vol_out, reason_out)
+        live = np.empty(m, dtype=np.bool_)
+        for j in range(m):
+            live[j] = stage[idx[j]] != _EMPTY
+        idx = idx[live]
+        m = idx.shape[0]
+        if m == 0:
+            break
+        # blocks share their Newton steps: put quotes whose boundary barely moves (a step or two
+        # from the previous one) together, then those that moved more, then cold starts
+        moves = np.empty(m)
+        for j in range(m):
+            o = idx[j]
+            move = 0.0
+            for i in range(NODES):
+                move = max(move, abs(dy_prev[o, i] * (st[_TRIAL, o] - v_prev[o])))
+            usable = warm[o] and move <= WARM_MOVE_LIMIT
+            moves[j] = move if usable else math.inf
+            warm[o] = usable
+        idx = idx[np.argsort(moves, kind="mergesort")]
+        nblocks = (m + LANES - 1) // LANES
+        for b in prange(nblocks):
+            wk = block_work_nb()
+            start = np.empty(NODES)
             for w in range(LANES):
-                # give lane w a trial that needs a boundary solve; trials american_price settles
-                # without one (exercised, negligible premium, tree) are settled here the same way
-                while True:
-                    if stage[w] == _EMPTY:
-                        if nxt >= m:
-                            break
-                        o = idx[nxt]
-                        nxt += nchunks
-                        quote[w] = o
-                        stage[w] = _begin_nb(st, w, v_eu[o], eu_code[o])
-                    o = quote[w]
-                    handled, a = special_case_nb(is_call[o], spot[o], strike[o], t[o], rate[o], q[o], st[_TRIAL, w],
-                                                 False)[:2]
-                    if not handled:
-                        break
-                    stage[w] = _feed_nb(st, stage, w, a, price, is_call, spot, strike, t, rate, q, o, vol_out,
-                                        reason_out)
-                busy += stage[w] != _EMPTY
-            if busy == 0:
-                break
-            for w in range(LANES):
-                if stage[w] == _EMPTY:  # an idle lane prices a harmless placeholder
-                    load_lane_nb(wk, w, False, 1.0, 1.0, 1.0, 0.05, 0.0, 0.2)
-                else:
-                    o = quote[w]
-                    load_lane_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], st[_TRIAL, w])
-            put_block_nb(sch, wk, False)
-            for w in range(LANES):
-                if stage[w] != _EMPTY:
-                    o = quote[w]
-                    a = lane_value_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], st[_TRIAL, w],
-                                      False)[0]
-                    stage[w] = _feed_nb(st, stage, w, a, price, is_call, spot, strike, t, rate, q, o, vol_out,
-                                        reason_out)
+                o = idx[min(b * LANES + w, m - 1)]
+                trial = st[_TRIAL, o]
+                load_lane_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], trial)
+                if warm[o]:
+                    for i in range(NODES):
+                        start[i] = y_prev[o, i] + dy_prev[o, i] * (trial - v_prev[o])
+                    warm_lane_nb(wk, w, start)
+            put_block_nb(sch, wk, first_round)
+            for w in range(min(LANES, m - b * LANES)):
+                o = idx[b * LANES + w]
+                trial = st[_TRIAL, o]
+                a = lane_value_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], trial, False)[0]
+                if lane_converged_nb(wk, w):
+                    lane_boundary_nb(wk, w, y_prev[o], dy_prev[o], first_round)
+                    v_prev[o] = trial
+                    warm[o] = True
+                stage[o] = _feed_nb(st, stage, o, a, price, is_call, spot, strike, t, rate, q, vol_out, reason_out)
+        first_round = False
 
 
 @njit(cache=True, error_model="numpy")
-def _feed_nb(st, stage, w, american, price, is_call, spot, strike, t, rate, q, o, vol_out, reason_out):
-    """Advance lane w (quote o) with the American price at its trial; write the result when it finishes."""
+def _feed_nb(st, stage, o, american, price, is_call, spot, strike, t, rate, q, vol_out, reason_out):
+    """Advance quote o's search with the American price at its trial; write the result when it finishes."""
     tol = TIME_VALUE_TOL * max(spot[o], strike[o])
-    new_stage, v, code = _advance_nb(st, stage[w], w, american - price[o], price[o], is_call[o], spot[o], strike[o],
+    new_stage, v, code = _advance_nb(st, stage[o], o, american - price[o], price[o], is_call[o], spot[o], strike[o],
                                      t[o], rate[o], q[o], tol)
     if new_stage == _EMPTY:
         vol_out[o] = v
