@@ -61,7 +61,7 @@ LANES = 16  # options per block (two AVX-512 vectors); LLVM leaves constant loop
 NQ = NODES * POINTS
 
 # --- Newton -------------------------------------------------------------------------------------
-NEWTON_TOL = 1e-7  # a lane has converged when its largest Newton step in ln B is below this
+NEWTON_TOL = 1e-6  # a lane has converged when its largest Newton step in ln B is below this (error left ~C 1e-12)
 NEWTON_MAX_STEPS = 20
 NEWTON_MAX_MOVE = 0.5  # largest move of one node's ln B in one step
 LAM_MIN = 1.0 / 64.0  # a lane that must backtrack below this step fraction has failed
@@ -153,12 +153,12 @@ def build_scheme() -> AmericanScheme:
 _LANE_ROWS = 26  # _EVALS: collocation evaluations a lane needed (diagnostics); _WARM: start from _YW
 # node rows
 (_Y, _HN, _NN, _DN, _DNN, _DDN, _IN, _ID, _SDAN, _SDAD, _F, _PY,
- _SNN, _SIN, _SID, _YP, _DP, _RHS0, _RHS1, _RHS2, _QL, _QB, _YW) = range(23)
-_NODE_ROWS = 23
-# point rows: geometry, normal terms, integrand terms; _SE1.._SINV keep a lane's values at convergence
+ _YP, _DP, _RHS0, _RHS1, _RHS2, _QL, _QB, _YW) = range(20)
+_NODE_ROWS = 20
+# point rows: geometry, normal terms, integrand terms
 (_SD, _ISD, _DRIFT, _WN, _WD1, _WD2, _WR, _WQ, _H, _E1, _G1, _G2, _N1, _INV,
- _AN, _AD, _DAN, _DAD, _CAN, _CAD, _SE1, _SG1, _SG2, _SN1, _SINV) = range(25)
-_PT_ROWS = 25
+ _AN, _AD, _DAN, _DAD, _CAN, _CAD) = range(20)
+_PT_ROWS = 20
 # premium point rows
 _PH, _PG, _PINV, _PLB, _PD1, _PG2, _PN1, _PN2, _PF, _PFS, _PFSS, _PFV, _PFR, _PFQ, _PFY = range(15)
 _PREM_ROWS = 15
@@ -168,8 +168,7 @@ _LANE_BASE = 0
 _NODE_BASE = _LANE_BASE + _LANE_ROWS * LANES
 _PT_BASE = _NODE_BASE + _NODE_ROWS * NODES * LANES
 _JAC_BASE = _PT_BASE + _PT_ROWS * NQ * LANES  # the Jacobian, then its LU factors (diagonal inverted)
-_LU_BASE = _JAC_BASE + _MAT  # each lane's LU at convergence (for the Greeks)
-_CPN_BASE = _LU_BASE + _MAT  # coupling sums of N and D through the interpolation, (k, i) per lane
+_CPN_BASE = _JAC_BASE + _MAT  # coupling sums of N and D through the interpolation, (k, i) per lane
 _CPD_BASE = _CPN_BASE + _MAT
 _PREM_BASE = _CPD_BASE + _MAT
 WORK_SIZE = _PREM_BASE + _PREM_ROWS * PREMIUM_POINTS * LANES
@@ -313,6 +312,18 @@ def _table_axis(x, lo, hi, n):
     u = (min(max(x, lo), hi) - lo) / (hi - lo) * (n - 1)
     k = min(int(u), n - 2)
     return k, u - k
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
+def _table_cell_nb(t, r, q, vol):
+    """The start-table cell of a put (r > 0), as one sortable number (side, then the three axes)."""
+    vt = vol * math.sqrt(t)
+    dt = (r - q) * t
+    na, ne, nc = TABLE_SHAPE
+    ia = _table_axis(math.log(vt), TABLE_LO[0], TABLE_HI[0], na)[0]
+    ie = _table_axis(math.log(abs(dt) / vt + TABLE_EPS), TABLE_LO[1], TABLE_HI[1], ne)[0]
+    ic = _table_axis(math.log(r * t / vt), TABLE_LO[2], TABLE_HI[2], nc)[0]
+    return (((0 if dt >= 0.0 else 1) * na + ia) * ne + ie) * nc + ic
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
@@ -559,30 +570,7 @@ def _lu_solve_nb(wk, base, row):
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
-def _save_converged_nb(wk):
-    """Keep, for lanes that converged in this step (_DONE), what the Greeks linearise around."""
-    for i in range(NODES):
-        for k in range(NODES):
-            for w in range(LANES):
-                wk[_mx(_LU_BASE, i, k) + w] = select_nb(_flag(wk, _DONE, w), wk[_mx(_JAC_BASE, i, k) + w],
-                                                        wk[_mx(_LU_BASE, i, k) + w])
-        for w in range(LANES):
-            done = _flag(wk, _DONE, w)
-            wk[_nd(_SNN, i) + w] = select_nb(done, wk[_nd(_NN, i) + w], wk[_nd(_SNN, i) + w])
-            wk[_nd(_SIN, i) + w] = select_nb(done, wk[_nd(_IN, i) + w], wk[_nd(_SIN, i) + w])
-            wk[_nd(_SID, i) + w] = select_nb(done, wk[_nd(_ID, i) + w], wk[_nd(_SID, i) + w])
-    for j in range(NQ):
-        for w in range(LANES):
-            done = _flag(wk, _DONE, w)
-            wk[_pt(_SE1, j) + w] = select_nb(done, wk[_pt(_E1, j) + w], wk[_pt(_SE1, j) + w])
-            wk[_pt(_SG1, j) + w] = select_nb(done, wk[_pt(_G1, j) + w], wk[_pt(_SG1, j) + w])
-            wk[_pt(_SG2, j) + w] = select_nb(done, wk[_pt(_G2, j) + w], wk[_pt(_SG2, j) + w])
-            wk[_pt(_SN1, j) + w] = select_nb(done, wk[_pt(_N1, j) + w], wk[_pt(_SN1, j) + w])
-            wk[_pt(_SINV, j) + w] = select_nb(done, wk[_pt(_INV, j) + w], wk[_pt(_SINV, j) + w])
-
-
-@njit(cache=True, error_model="numpy", fastmath=_FM)
-def _newton_nb(sch, wk, with_greeks):
+def _newton_nb(sch, wk):
     """Solve every lane's collocation equations by damped Newton; lane row _GOOD = converged.
 
     Each step evaluates F and J at the lane's trial point.  The trial is accepted
@@ -644,7 +632,6 @@ def _newton_nb(sch, wk, with_greeks):
                 wk[_nd(_DP, i) + w] = select_nb(accept, d, wk[_nd(_DP, i) + w])
                 wk[_nd(_Y, i) + w] = select_nb(_flag(wk, _ACTIVE, w), select_nb(accept, y + d, back), y)
         remaining = 0.0
-        finished = 0.0
         for w in range(LANES):
             live = _flag(wk, _ACTIVE, w) & _flag(wk, _GOOD, w)
             converged = live & _flag(wk, _DONE, w) & (wk[_ln(_STEP) + w] <= NEWTON_TOL)
@@ -652,9 +639,6 @@ def _newton_nb(sch, wk, with_greeks):
             wk[_ln(_ACTIVE) + w] = select_nb(still, 1.0, 0.0)
             wk[_ln(_DONE) + w] = select_nb(converged, 1.0, 0.0)
             remaining += wk[_ln(_ACTIVE) + w]
-            finished += wk[_ln(_DONE) + w]
-        if with_greeks and finished > 0.0:
-            _save_converged_nb(wk)
         if remaining == 0.0:
             break
     for w in range(LANES):
@@ -755,7 +739,7 @@ def _premium_nb(sch, wk, with_greeks):
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _partials_nb(sch, wk):
-    """-dF/d(vol, r, q) at fixed node values into node rows _RHS0.._RHS2, from each lane's saved values."""
+    """-dF/d(vol, r, q) at fixed node values into node rows _RHS0.._RHS2, from a collocation evaluation there."""
     _interpolate_points_nb(sch, wk, False)  # G = sum_k mt (y_k - ln X); d sqrt(h)/d ln X = -G / sqrt(h)
     for j in range(NQ):
         sh = sch.s_hat[j]
@@ -764,11 +748,11 @@ def _partials_nb(sch, wk):
             t = wk[_ln(_T) + w]
             r = wk[_ln(_R) + w]
             iv = 1.0 / wk[_ln(_V) + w]
-            c = wk[_pt(_H, j) + w] * wk[_pt(_SINV, j) + w]  # 0 where h was clipped
+            c = wk[_pt(_H, j) + w] * wk[_pt(_INV, j) + w]  # 0 where h was clipped
             sd = wk[_pt(_SD, j) + w]
             isd = wk[_pt(_ISD, j) + w]
-            e1 = wk[_pt(_SE1, j) + w]
-            g2 = wk[_pt(_SG2, j) + w]
+            e1 = wk[_pt(_E1, j) + w]
+            g2 = wk[_pt(_G2, j) + w]
             s = sh * t
             dlr_r = s - (1.0 + c) * wk[_ln(_DXR) + w]
             dlr_q = -s - (1.0 + c) * wk[_ln(_DXQ) + w]
@@ -777,14 +761,14 @@ def _partials_nb(sch, wk):
             wk[_pt(_AD, j) + w] = (wk[_pt(_WR, j) + w] * (1.0 + r * uh * t) * INV_SQRT_2PI * isd * g2
                                    + an * dlr_r * (1.0 - e1 * isd))  # d an / d r
             wk[_pt(_DAN, j) + w] = an * dlr_q * (1.0 - e1 * isd)  # d an / d q
-            g1 = wk[_pt(_SG1, j) + w]
+            g1 = wk[_pt(_G1, j) + w]
             wd1 = wk[_pt(_WD1, j) + w]
             wd2 = wk[_pt(_WD2, j) + w]
             slope = (wd2 * INV_SQRT_2PI - wd1 * e1) * g1  # d(wd1 g1 + wd2 n1) / d e1
             dq_w = wk[_pt(_WQ, j) + w] * (1.0 + wk[_ln(_Q) + w] * uh * t)  # d wd2 / d q
             wk[_pt(_DAD, j) + w] = -wd1 * g1 * iv + slope * (sd - e1) * iv  # d ad / d vol
             wk[_pt(_CAN, j) + w] = slope * dlr_r * isd  # d ad / d r
-            wk[_pt(_CAD, j) + w] = dq_w * (INV_SQRT_2PI * isd * g1 + wk[_pt(_SN1, j) + w]) + slope * dlr_q * isd
+            wk[_pt(_CAD, j) + w] = dq_w * (INV_SQRT_2PI * isd * g1 + wk[_pt(_N1, j) + w]) + slope * dlr_q * isd
     for i in range(NODES):
         th = sch.tau_hat[i]
         st = sch.sqrt_tau_hat[i]
@@ -795,9 +779,9 @@ def _partials_nb(sch, wk):
             d1 = (wk[_nd(_Y, i) + w] - wk[_ln(_LK) + w] + wk[_ln(_B) + w] * tau) / sdt + 0.5 * sdt
             d2 = d1 - sdt
             p1 = INV_SQRT_2PI * gauss_nb(d1)
-            nn = wk[_nd(_SNN, i) + w]
-            inum = wk[_nd(_SIN, i) + w]
-            iden = wk[_nd(_SID, i) + w]
+            nn = wk[_nd(_NN, i) + w]
+            inum = wk[_nd(_IN, i) + w]
+            iden = wk[_nd(_ID, i) + w]
             dd1 = (sdt - d1) * iv
             dnum = nn * (d2 * d1 * iv - iv)
             dden = p1 * dd1 + p1 / sdt * (-d1 * dd1 - iv)
@@ -814,9 +798,9 @@ def _partials_nb(sch, wk):
             r2 = 0.0
             for jj in range(POINTS):
                 j = jj * NODES + i
-                r0 += wk[_pt(_AN, j) + w] * wk[_nd(_SIN, i) + w] - wk[_pt(_DAD, j) + w] * wk[_nd(_SID, i) + w]
-                r1 += wk[_pt(_AD, j) + w] * wk[_nd(_SIN, i) + w] - wk[_pt(_CAN, j) + w] * wk[_nd(_SID, i) + w]
-                r2 += wk[_pt(_DAN, j) + w] * wk[_nd(_SIN, i) + w] - wk[_pt(_CAD, j) + w] * wk[_nd(_SID, i) + w]
+                r0 += wk[_pt(_AN, j) + w] * wk[_nd(_IN, i) + w] - wk[_pt(_DAD, j) + w] * wk[_nd(_ID, i) + w]
+                r1 += wk[_pt(_AD, j) + w] * wk[_nd(_IN, i) + w] - wk[_pt(_CAN, j) + w] * wk[_nd(_ID, i) + w]
+                r2 += wk[_pt(_DAN, j) + w] * wk[_nd(_IN, i) + w] - wk[_pt(_CAD, j) + w] * wk[_nd(_ID, i) + w]
             wk[_nd(_RHS0, i) + w] += r0
             wk[_nd(_RHS1, i) + w] += r1
             wk[_nd(_RHS2, i) + w] += r2
@@ -843,13 +827,19 @@ def put_block_nb(sch, wk, with_greeks):
         for w in range(LANES):
             wk[_nd(_Y, i) + w] = select_nb(_flag(wk, _WARM, w), wk[_nd(_YW, i) + w], wk[_nd(_Y, i) + w])
     _geometry_nb(sch, wk)
-    _newton_nb(sch, wk, with_greeks)
+    _newton_nb(sch, wk)
     _premium_nb(sch, wk, with_greeks)
     if not with_greeks:
         return
+    # linearise at the solution itself: one more evaluation there (the last Newton step moved
+    # y by up to NEWTON_TOL, and linearising before it left Greeks off by up to 1e-4)
+    _collocation_nb(sch, wk)
+    for w in range(LANES):
+        wk[_ln(_DONE) + w] = wk[_ln(_GOOD) + w]
+    _lu_nb(wk)
     _partials_nb(sch, wk)
     for row in (_RHS0, _RHS1, _RHS2):
-        _lu_solve_nb(wk, _LU_BASE, row)
+        _lu_solve_nb(wk, _JAC_BASE, row)
     for k in range(NODES):
         for w in range(LANES):
             py = wk[_nd(_PY, k) + w]
@@ -1074,6 +1064,14 @@ def american_greeks_nb(is_call, spot, strike, t, rate, q, vol, sch, with_greeks,
         out[5, i] = rh
     idx = np.flatnonzero(boundary)
     m = idx.shape[0]
+    # a block's options share their Newton steps: order them by start-table cell, so that
+    # options whose starts are alike (and need alike numbers of steps) share blocks
+    cell = np.empty(m)
+    for j in prange(m):
+        o = idx[j]
+        call = is_call[o]
+        cell[j] = _table_cell_nb(t[o], q[o] if call else rate[o], rate[o] if call else q[o], vol[o])
+    idx = idx[np.argsort(cell, kind="mergesort")]
     nblocks = (m + LANES - 1) // LANES
     nchunks = min(nblocks, 64)
     for c in prange(nchunks):
@@ -1107,7 +1105,7 @@ def solve_boundaries_nb(sch, t, r, q, vol, start, solution, evals):
             for i in range(NODES):
                 start[b * LANES + w, i] = wk[_nd(_Y, i) + w] - wk[_ln(_LX) + w]
         _geometry_nb(sch, wk)
-        _newton_nb(sch, wk, False)
+        _newton_nb(sch, wk)
         for w in range(min(LANES, m - b * LANES)):
             o = b * LANES + w
             evals[o] = wk[_ln(_EVALS) + w] if _flag(wk, _GOOD, w) else -1.0

@@ -132,8 +132,8 @@ def _solve(sch, p: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_newton_converges_on_every_boundary_of_a_large_random_set():
     """Damped Newton solves the collocation equations of 35,000 random puts; none needs the tree fallback.
 
-    From the table start it takes ~3 collocation evaluations (the last one confirms a step
-    below 1e-7); from the QD start alone ~5.  QD is poorest at long dated, high-vol nodes.
+    From the table start it takes ~2.4 collocation evaluations (the last step below 1e-6);
+    from the QD start alone ~4.5.  QD is poorest at long dated, high-vol nodes.
     """
     from pipeline.pricing.american_nb import build_scheme
     from pipeline.pricing.american_scheme import american_scheme
@@ -141,12 +141,34 @@ def test_newton_converges_on_every_boundary_of_a_large_random_set():
     p = _put_set(40_000, 21)
     start, solution, evals = _solve(american_scheme(), p)
     assert (evals > 0).all()
-    assert evals.mean() <= 3.2 and evals.max() <= 8
+    assert evals.mean() <= 2.6 and evals.max() <= 8
     qd_start, qd_solution, qd_evals = _solve(build_scheme(), {k: v[:5000] for k, v in p.items()})
-    assert (qd_evals > 0).all() and qd_evals.mean() > evals.mean() + 1.0
-    # the start only moves where Newton begins: the solutions agree to Newton's tolerance
-    assert np.abs(qd_solution - solution[:5000]).max() <= 1e-10
+    assert (qd_evals > 0).all() and qd_evals.mean() > evals.mean() + 1.5
+    # both reach the same discrete solution, to Newton's tolerance (a last step below 1e-6
+    # leaves at most ~1e-8: a step or two short of the quadratic regime)
+    assert np.abs(qd_solution - solution[:5000]).max() <= 5e-8
     assert np.abs(start - solution).max(axis=1).mean() < 0.1 * np.abs(qd_start - qd_solution).max(axis=1).mean()
+
+
+def test_prices_and_greeks_do_not_depend_on_the_newton_start():
+    """The start table only moves where Newton begins: with and without it, prices and all Greeks agree.
+
+    The Greeks are linearised at the solution itself (one more evaluation after the last
+    step); linearising at the iterate before the last step left vega and theta off by up
+    to 1e-4, which this test measured.
+    """
+    from pipeline.pricing.american_nb import american_greeks_nb, build_scheme
+    from pipeline.pricing.american_scheme import american_scheme
+    from pipeline.pricing.reference import random_option_set
+
+    c = random_option_set(6_000, 21)
+    args = [np.ascontiguousarray(c[k], dtype=bool if k == "is_call" else np.float64)
+            for k in ("is_call", "spot", "strike", "t", "rate", "q", "vol")]
+    tabled, plain = np.empty((6, 6_000)), np.empty((6, 6_000))
+    american_greeks_nb(*args, american_scheme(), True, tabled)
+    american_greeks_nb(*args, build_scheme(), True, plain)
+    scaled = np.abs(tabled - plain) / np.maximum(1.0, np.abs(plain))
+    assert np.nanmax(scaled) <= 1e-9, np.nanmax(scaled, axis=1)
 
 
 def test_an_option_is_priced_alike_alone_and_among_others():
