@@ -19,14 +19,15 @@ which removes both square-root endpoint behaviours.  Instead of ALO's fixed-poin
 sweeps (linear, ~10x per sweep) they are solved by damped Newton with the exact
 Jacobian: each integrand depends on the boundary only through the interpolated H at
 its point, a fixed linear combination of the node values, so the Jacobian costs one
-multiply-add per point and node.  From the QD start Newton converges in 3-6 steps to
-the discrete solution itself; the price does not depend on the start.
+multiply-add per point and node.  Started from QD plus a tabulated correction
+(american_scheme.py), Newton reaches the discrete solution itself in 2-3 evaluations;
+the price does not depend on the start.
 
 Greeks: delta and gamma differentiate the premium integral (the boundary does not
 depend on spot).  Vega and both rhos use the implicit function theorem at the
-solution, dy/dtheta = -J^{-1} dF/dtheta with J factored by the last Newton step: exact
-derivatives of the discrete price for one more pass over the points.  Every point
-scales with T, so the discrete price depends on (rT, qT, vol sqrt T) only and
+solution, dy/dtheta = -J^{-1} dF/dtheta with F and J evaluated once more at the
+solution: exact derivatives of the discrete price.  Every point scales with T, so the
+discrete price depends on (rT, qT, vol sqrt T) only and
 theta = -(r dV/dr + q dV/dq + vol/2 dV/dvol) / T.
 
 Layout for speed: options are priced LANES at a time, every quantity carrying a
@@ -96,7 +97,7 @@ class AmericanScheme(NamedTuple):
     sqrt_sp_hat: np.ndarray
     wp_hat: np.ndarray
     mtp: np.ndarray  # (NODES, PREMIUM_POINTS)
-    start_table: np.ndarray  # (2, TABLE_A, TABLE_E, TABLE_C, NODES) Newton-start corrections (start_table.py)
+    start_table: np.ndarray  # (2, *TABLE_SHAPE, NODES) Newton-start corrections (american_scheme.py); empty: QD only
 
 
 def _interpolation_weights(nodes: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -604,10 +605,13 @@ def _newton_nb(sch, wk):
             wk[_ln(_EVALS) + w] += wk[_ln(_ACTIVE) + w]
             res = wk[_ln(_STEP) + w]
             lam = wk[_ln(_LAM) + w]
+            active = _flag(wk, _ACTIVE, w)
             accept = res <= (1.0 - 1e-4 * lam) * wk[_ln(_RES) + w]
-            failed = _flag(wk, _ACTIVE, w) & ~accept & (lam < LAM_MIN)  # frozen lanes cannot fail
+            failed = active & ~accept & (lam < LAM_MIN)
             wk[_ln(_GOOD) + w] = select_nb(failed, 0.0, wk[_ln(_GOOD) + w])
-            wk[_ln(_DONE) + w] = select_nb(accept, 1.0, 0.0)  # "accepted" until the convergence test below
+            # "accepted" until the convergence test below; never set for a frozen lane, so
+            # nothing below (pivots, NaN steps) can touch a lane that has converged
+            wk[_ln(_DONE) + w] = select_nb(accept & active, 1.0, 0.0)
             wk[_ln(_RES) + w] = select_nb(accept, res, wk[_ln(_RES) + w])
             wk[_ln(_LAM) + w] = select_nb(accept, 1.0, 0.5 * lam)
             wk[_ln(_STEP) + w] = select_nb(accept, 0.0, math.inf)  # then the largest Newton step
