@@ -315,16 +315,25 @@ def _table_axis(x, lo, hi, n):
     return k, u - k
 
 
+@njit(inline="always")
+def _table_position(vt, rt, dt, na, ne, nc):
+    """A put's place in the start table: side (0: r >= q), then (cell, weight) on each axis.
+
+    vt = vol sqrt T, rt = r T, dt = (r - q) T; the table has na x ne x nc points per side.
+    """
+    side = 0 if dt >= 0.0 else 1
+    ia, fa = _table_axis(math.log(vt), TABLE_LO[0], TABLE_HI[0], na)
+    ie, fe = _table_axis(math.log(abs(dt) / vt + TABLE_EPS), TABLE_LO[1], TABLE_HI[1], ne)
+    ic, fc = _table_axis(math.log(rt / vt), TABLE_LO[2], TABLE_HI[2], nc)
+    return side, ia, fa, ie, fe, ic, fc
+
+
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _table_cell_nb(t, r, q, vol):
     """The start-table cell of a put (r > 0), as one sortable number (side, then the three axes)."""
-    vt = vol * math.sqrt(t)
-    dt = (r - q) * t
     na, ne, nc = TABLE_SHAPE
-    ia = _table_axis(math.log(vt), TABLE_LO[0], TABLE_HI[0], na)[0]
-    ie = _table_axis(math.log(abs(dt) / vt + TABLE_EPS), TABLE_LO[1], TABLE_HI[1], ne)[0]
-    ic = _table_axis(math.log(r * t / vt), TABLE_LO[2], TABLE_HI[2], nc)[0]
-    return (((0 if dt >= 0.0 else 1) * na + ia) * ne + ie) * nc + ic
+    side, ia, _, ie, _, ic, _ = _table_position(vol * math.sqrt(t), r * t, (r - q) * t, na, ne, nc)
+    return ((side * na + ia) * ne + ie) * nc + ic
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
@@ -338,12 +347,8 @@ def _table_correction_nb(tab, wk):
     na, ne, nc = tab.shape[1], tab.shape[2], tab.shape[3]
     for w in range(LANES):
         vt = wk[_ln(_VT) + w]
-        rt = wk[_ln(_R) + w] * wk[_ln(_T) + w]
-        dt = wk[_ln(_B) + w] * wk[_ln(_T) + w]
-        side = 0 if dt >= 0.0 else 1
-        ia, fa = _table_axis(math.log(vt), TABLE_LO[0], TABLE_HI[0], na)
-        ie, fe = _table_axis(math.log(abs(dt) / vt + TABLE_EPS), TABLE_LO[1], TABLE_HI[1], ne)
-        ic, fc = _table_axis(math.log(rt / vt), TABLE_LO[2], TABLE_HI[2], nc)
+        side, ia, fa, ie, fe, ic, fc = _table_position(vt, wk[_ln(_R) + w] * wk[_ln(_T) + w],
+                                                       wk[_ln(_B) + w] * wk[_ln(_T) + w], na, ne, nc)
         for i in range(NODES):
             acc = 0.0
             for da in range(2):
