@@ -885,10 +885,18 @@ def tree_put_price_nb(spot, strike, t, r, q, vol):
                                                                                          TREE_STEPS)
 
 
+@njit(inline="always")
+def as_put_nb(is_call, spot, strike, rate, q):
+    """(spot, strike, rate, q) of the put worth the same as the option: C(S, K, r, q) = P(K, S, q, r)."""
+    if is_call:
+        return strike, spot, q, rate
+    return spot, strike, rate, q
+
+
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _tree_option_nb(is_call, spot, strike, t, rate, q, vol, with_greeks):
     """Tree price (and bump-and-reprice Greeks) of any American option via put-call symmetry."""
-    ps, pk, pr, pq = (strike, spot, q, rate) if is_call else (spot, strike, rate, q)
+    ps, pk, pr, pq = as_put_nb(is_call, spot, strike, rate, q)
     price = tree_put_price_nb(ps, pk, t, pr, pq, vol)
     nan = math.nan
     if not with_greeks:
@@ -924,8 +932,7 @@ def special_case_nb(is_call, spot, strike, t, rate, q, vol, with_greeks):
     if not (spot > 0.0 and strike > 0.0 and vol >= 0.0 and math.isfinite(spot) and math.isfinite(strike)
             and math.isfinite(rate) and math.isfinite(q) and math.isfinite(vol) and t == t):
         return True, nan, nan, nan, nan, nan, nan
-    put_r = q if is_call else rate
-    put_q = rate if is_call else q
+    put_spot, put_strike, put_r, put_q = as_put_nb(is_call, spot, strike, rate, q)
     if put_r <= 0.0 and put_q >= put_r:
         # early exercise never optimal: the European price and Greeks are exact
         p, de, ga, th, ve, rh = bs_scalar_call_nb(is_call, spot, strike, t, rate, q, vol)
@@ -939,8 +946,6 @@ def special_case_nb(is_call, spot, strike, t, rate, q, vol, with_greeks):
     if put_r <= 0.0:
         p, de, ga, th, ve, rh = _tree_option_nb(is_call, spot, strike, t, rate, q, vol, with_greeks)
         return True, p, de, ga, th, ve, rh
-    put_spot = strike if is_call else spot
-    put_strike = spot if is_call else strike
     if put_spot <= _perpetual_put_boundary_nb(put_strike, put_r, put_q, vol) * (1.0 - EXERCISE_MARGIN):
         # below the perpetual boundary, hence below B(T): exercised, as the solve would find
         return True, abs(spot - strike), 1.0 if is_call else -1.0, 0.0, 0.0, 0.0, 0.0
@@ -985,10 +990,7 @@ def _premium_bound_nb(spot, strike, t, r, q, vol):
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def load_lane_nb(wk, w, is_call, spot, strike, t, rate, q, vol):
     """Put the option into lane w as a put: C(S, K, r, q) = P(K, S, q, r)."""
-    wk[_ln(_S) + w] = strike if is_call else spot
-    wk[_ln(_K) + w] = spot if is_call else strike
-    wk[_ln(_R) + w] = q if is_call else rate
-    wk[_ln(_Q) + w] = rate if is_call else q
+    wk[_ln(_S) + w], wk[_ln(_K) + w], wk[_ln(_R) + w], wk[_ln(_Q) + w] = as_put_nb(is_call, spot, strike, rate, q)
     wk[_ln(_T) + w] = t
     wk[_ln(_V) + w] = vol
     wk[_ln(_WARM) + w] = 0.0
@@ -1078,8 +1080,8 @@ def american_greeks_nb(is_call, spot, strike, t, rate, q, vol, sch, with_greeks,
     cell = np.empty(m)
     for j in prange(m):
         o = idx[j]
-        call = is_call[o]
-        cell[j] = _table_cell_nb(t[o], q[o] if call else rate[o], rate[o] if call else q[o], vol[o])
+        put_r, put_q = as_put_nb(is_call[o], spot[o], strike[o], rate[o], q[o])[2:]
+        cell[j] = _table_cell_nb(t[o], put_r, put_q, vol[o])
     idx = idx[np.argsort(cell, kind="mergesort")]
     nblocks = (m + LANES - 1) // LANES
     nchunks = min(nblocks, 64)

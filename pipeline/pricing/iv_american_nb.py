@@ -17,6 +17,7 @@ from numba import njit, prange
 from .american_nb import (
     LANES,
     NODES,
+    as_put_nb,
     block_work_nb,
     lane_boundary_nb,
     lane_converged_nb,
@@ -84,8 +85,7 @@ def american_iv_setup_nb(price, is_call, spot, strike, t, rate, q):
     v_e, code = implied_vol_european_scalar_nb(price, is_call, spot, strike, t, rate, q)
     if code == BAD_INPUT or code == EXPIRED:
         return True, math.nan, code, v_e, code
-    put_r = q if is_call else rate
-    put_q = rate if is_call else q
+    put_r, put_q = as_put_nb(is_call, spot, strike, rate, q)[2:]
     if put_r <= 0.0 and put_q >= put_r:  # no early exercise: American = European
         return True, v_e, code, v_e, code
     intrinsic = max(spot - strike, 0.0) if is_call else max(strike - spot, 0.0)
