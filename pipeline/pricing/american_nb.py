@@ -252,18 +252,17 @@ def _qd_start_nb(sch, wk):
     """QD (Barone-Adesi-Whaley form) boundary at every node: QD_STEPS Newton steps per node in y = ln b.
 
     b solves b (1 + delta_E(b)) + lambda (K - b - P_E(b)) = 0 (European put P_E at b).
-    Nodes go from short to long dated, each started from the previous node's value
-    (node 0 from ln X - vol sqrt(tau) / 2, near the short-time boundary).  Only a
-    starting value: Newton on the collocation equations does the rest.  Per node the
+    Every node starts from ln X - vol sqrt(tau_i) / 2 (near the short-time boundary) and
+    all nodes step together.  Each step waits on the one before, so stepping the nodes
+    one after another, each from the previous node's value, left the vector units idle
+    on that latency: 1.6x slower, for no fewer Newton evaluations after the table.
+    Only a starting value: Newton on the collocation equations does the rest.  Per node the
     constants go into node rows that the collocation fills later: _QL lambda, _QB e^{-q tau},
     _DN K e^{-r tau}, _NN 1/sd, _DNN e^{-q tau} / (K e^{-r tau}), _DDN the part of d+ without y.
     """
-    for w in range(LANES):
-        wk[_nd(_Y, 0) + w] = wk[_ln(_LX) + w] - 0.5 * wk[_ln(_VT) + w] * sch.sqrt_tau_hat[0]
     for i in range(NODES):
         th = sch.tau_hat[i]
         st = sch.sqrt_tau_hat[i]
-        prev = i - 1 if i > 0 else 0
         for w in range(LANES):
             r = wk[_ln(_R) + w]
             v2 = wk[_ln(_V) + w] * wk[_ln(_V) + w]
@@ -280,8 +279,10 @@ def _qd_start_nb(sch, wk):
             wk[_nd(_NN, i) + w] = isd
             wk[_nd(_DNN, i) + w] = df_q / k_r
             wk[_nd(_DDN, i) + w] = (wk[_ln(_B) + w] * tau - wk[_ln(_LK) + w]) * isd + 0.5 * sd
-            wk[_nd(_Y, i) + w] = wk[_nd(_Y, prev) + w]
-        for _ in range(QD_STEPS):
+            wk[_nd(_Y, i) + w] = wk[_ln(_LX) + w] - 0.5 * sd
+    for _ in range(QD_STEPS):
+        for i in range(NODES):
+            st = sch.sqrt_tau_hat[i]
             for w in range(LANES):
                 df_q = wk[_nd(_QB, i) + w]
                 k_r = wk[_nd(_DN, i) + w]
