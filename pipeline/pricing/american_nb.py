@@ -34,7 +34,7 @@ Layout for speed: options are priced LANES at a time, every quantity carrying a
 trailing lane axis and every inner loop running over the lanes, so LLVM turns the
 whole computation (points, node terms, the Jacobian, its LU factorisation, the
 solves) into vector code with the options of a block in lock step.  All per-block
-data live in one flat buffer at compile-time offsets (NODES, POINTS, PREMIUM_POINTS
+data live in one flat buffer at compile-time offsets (NODES, NQ, PREMIUM_POINTS
 and LANES are constants): the compiler can then prove that rows do not overlap,
 which it cannot across arrays or with runtime strides, and without that proof it
 leaves most of these loops scalar.  A lane that has converged is frozen, so an
@@ -56,10 +56,34 @@ _FM = {"contract"}  # fused multiply-adds only: no reassociation, NaN/inf semant
 
 # --- scheme (compile-time sizes) ---------------------------------------------------------------
 NODES = 10  # Chebyshev collocation nodes (node 0, tau = 0, where B = X, is implicit)
-POINTS = 8  # Gauss-Legendre points of each node integral (after u = tau sin^2 phi)
+# Gauss-Legendre points of each node's integral (after u = tau sin^2 phi), from the shortest tau_i
+# to T: the early nodes' integrals span little time, over which the boundary hardly moves, and
+# need fewer (8 points at every node give the same prices to ~2e-6, docs/pricing.md)
+POINTS_PER_NODE = (2, 4, 4, 6, 6, 8, 8, 8, 8, 8)
 PREMIUM_POINTS = 32  # Gauss-Legendre points of the premium integral over [0, T]
 LANES = 16  # options per block (two AVX-512 vectors); LLVM leaves constant loops of 8 scalar
-NQ = NODES * POINTS
+
+
+def _point_groups(points_per_node: tuple[int, ...]) -> tuple[tuple[int, int, int, int], ...]:
+    """Runs of consecutive nodes with equal point counts: (first node, end node, points, first point index).
+
+    Within a group point jj of node i is at first point index + jj * (end - first) + (i - first),
+    so that every loop over a group's nodes and points has compile-time bounds.
+    """
+    groups = []
+    start = 0
+    offset = 0
+    for i in range(1, len(points_per_node) + 1):
+        if i == len(points_per_node) or points_per_node[i] != points_per_node[start]:
+            groups.append((start, i, points_per_node[start], offset))
+            offset += (i - start) * points_per_node[start]
+            start = i
+    return tuple(groups)
+
+
+POINT_GROUPS = _point_groups(POINTS_PER_NODE)
+NQ = sum(POINTS_PER_NODE)
+assert len(POINTS_PER_NODE) == NODES and len(POINT_GROUPS) == 4  # the kernels call each group's loop once
 
 # --- Newton -------------------------------------------------------------------------------------
 NEWTON_TOL = 1e-6  # a lane has converged when its largest Newton step in ln B is below this (error left ~C 1e-12)
@@ -88,7 +112,7 @@ class AmericanScheme(NamedTuple):
 
     tau_hat: np.ndarray  # (NODES,) node times tau_i / T, increasing, last = 1
     sqrt_tau_hat: np.ndarray
-    u_hat: np.ndarray  # (NQ,) boundary time u of each node-integral point / T (point jj of node i at jj*NODES + i)
+    u_hat: np.ndarray  # (NQ,) boundary time u of each node-integral point / T (in POINT_GROUPS order)
     s_hat: np.ndarray  # (NQ,) remaining time tau_i - u, / T
     sqrt_s_hat: np.ndarray
     w_hat: np.ndarray  # (NQ,) quadrature weight / T
@@ -126,13 +150,14 @@ def _sine_squared_rule(order: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def build_scheme() -> AmericanScheme:
-    """The kernel's scheme for the compile-time sizes NODES, POINTS, PREMIUM_POINTS."""
+    """The kernel's scheme for the compile-time sizes NODES, POINTS_PER_NODE, PREMIUM_POINTS."""
     z = -np.cos(np.pi * np.arange(NODES + 1) / NODES)  # Chebyshev extrema; z = 2 sqrt(tau/T) - 1
     tau_hat = (0.25 * (1.0 + z) ** 2)[1:]
-    u1, s1, w1 = _sine_squared_rule(POINTS)
-    u_hat = (u1[:, None] * tau_hat[None, :]).ravel()
-    s_hat = (s1[:, None] * tau_hat[None, :]).ravel()
-    w_hat = (w1[:, None] * tau_hat[None, :]).ravel()
+    u_hat, s_hat, w_hat = (np.empty(NQ) for _ in range(3))
+    for first, end, points, offset in POINT_GROUPS:
+        u1, s1, w1 = _sine_squared_rule(points)
+        span = slice(offset, offset + points * (end - first))
+        u_hat[span], s_hat[span], w_hat[span] = ((x[:, None] * tau_hat[None, first:end]).ravel() for x in (u1, s1, w1))
     mt = _interpolation_weights(z, 2.0 * np.sqrt(u_hat) - 1.0)[:, 1:].T
     up, sp, wp = _sine_squared_rule(PREMIUM_POINTS)
     mtp = _interpolation_weights(z, 2.0 * np.sqrt(up) - 1.0)[:, 1:].T
@@ -191,6 +216,12 @@ def _nd(row, i):
 def _pt(row, j):
     """Offset of point j of point row `row`."""
     return _PT_BASE + (row * NQ + j) * LANES
+
+
+@njit(inline="always")
+def _gj(first, end, offset, jj, i):
+    """Index of point jj of node i in the point group (first, end, _, offset) (see _point_groups)."""
+    return offset + jj * (end - first) + (i - first)
 
 
 @njit(inline="always")
@@ -419,9 +450,19 @@ def _point_terms_nb(wk):
     One pass: a second pass for the integrand terms, reading the point rows back, made
     the whole block 5-7% slower.
     """
-    for jj in range(POINTS):
-        for i in range(NODES):
-            j = jj * NODES + i
+    _point_terms_group(wk, POINT_GROUPS[0])
+    _point_terms_group(wk, POINT_GROUPS[1])
+    _point_terms_group(wk, POINT_GROUPS[2])
+    _point_terms_group(wk, POINT_GROUPS[3])
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
+def _point_terms_group(wk, group):
+    """_point_terms_nb on one point group (constant bounds once inlined)."""
+    first, end, points, offset = group
+    for jj in range(points):
+        for i in range(first, end):
+            j = _gj(first, end, offset, jj, i)
             for w in range(LANES):
                 h = wk[_pt(_H, j) + w]
                 pos = h > 0.0
@@ -475,15 +516,25 @@ def _node_terms_nb(sch, wk):
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _node_sums_nb(sch, wk):
     """F = y - ln K + (r-q) tau - ln N + ln D; rows _IN, _ID hold 1/N, 1/D; _SDAN, _SDAD the y_i slopes."""
-    for i in range(NODES):
+    _node_sums_group(sch, wk, POINT_GROUPS[0])
+    _node_sums_group(sch, wk, POINT_GROUPS[1])
+    _node_sums_group(sch, wk, POINT_GROUPS[2])
+    _node_sums_group(sch, wk, POINT_GROUPS[3])
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
+def _node_sums_group(sch, wk, group):
+    """_node_sums_nb on the nodes of one point group."""
+    first, end, points, offset = group
+    for i in range(first, end):
         th = sch.tau_hat[i]
         for w in range(LANES):
             num = wk[_nd(_NN, i) + w]
             den = wk[_nd(_DN, i) + w]
             dnum = wk[_nd(_DNN, i) + w]
             dden = wk[_nd(_DDN, i) + w]
-            for jj in range(POINTS):
-                j = jj * NODES + i
+            for jj in range(points):
+                j = _gj(first, end, offset, jj, i)
                 num += wk[_pt(_AN, j) + w]
                 den += wk[_pt(_AD, j) + w]
                 dnum += wk[_pt(_DAN, j) + w]
@@ -502,13 +553,23 @@ def _jacobian_nb(sch, wk):
 
     d(point term)/d y_k = d term/d lr * mt[k, j] (y_k - ln X) / sqrt(h).
     """
-    for i in range(NODES):
+    _jacobian_group(sch, wk, POINT_GROUPS[0])
+    _jacobian_group(sch, wk, POINT_GROUPS[1])
+    _jacobian_group(sch, wk, POINT_GROUPS[2])
+    _jacobian_group(sch, wk, POINT_GROUPS[3])
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
+def _jacobian_group(sch, wk, group):
+    """The Jacobian's rows of the nodes of one point group."""
+    first, end, points, offset = group
+    for i in range(first, end):
         for k in range(NODES):
             for w in range(LANES):
                 cn = 0.0
                 cd = 0.0
-                for jj in range(POINTS):
-                    j = jj * NODES + i
+                for jj in range(points):
+                    j = _gj(first, end, offset, jj, i)
                     m = sch.mt[k, j]
                     cn += wk[_pt(_CAN, j) + w] * m
                     cd += wk[_pt(_CAD, j) + w] * m
@@ -798,13 +859,23 @@ def _partials_nb(sch, wk):
             dden = p1 * dd1 * (1.0 - d1 / sdt)
             wk[_nd(_RHS1, i) + w] = -tau + dnum * inum - dden * iden
             wk[_nd(_RHS2, i) + w] = tau - dnum * inum + dden * iden
-    for i in range(NODES):
+    _partial_sums_group(wk, POINT_GROUPS[0])
+    _partial_sums_group(wk, POINT_GROUPS[1])
+    _partial_sums_group(wk, POINT_GROUPS[2])
+    _partial_sums_group(wk, POINT_GROUPS[3])
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM, inline="always")
+def _partial_sums_group(wk, group):
+    """Add the point terms of -dF/d(vol, r, q) to node rows _RHS0.._RHS2, for the nodes of one point group."""
+    first, end, points, offset = group
+    for i in range(first, end):
         for w in range(LANES):
             r0 = 0.0
             r1 = 0.0
             r2 = 0.0
-            for jj in range(POINTS):
-                j = jj * NODES + i
+            for jj in range(points):
+                j = _gj(first, end, offset, jj, i)
                 r0 += wk[_pt(_AN, j) + w] * wk[_nd(_IN, i) + w] - wk[_pt(_DAD, j) + w] * wk[_nd(_ID, i) + w]
                 r1 += wk[_pt(_AD, j) + w] * wk[_nd(_IN, i) + w] - wk[_pt(_CAN, j) + w] * wk[_nd(_ID, i) + w]
                 r2 += wk[_pt(_DAN, j) + w] * wk[_nd(_IN, i) + w] - wk[_pt(_CAD, j) + w] * wk[_nd(_ID, i) + w]

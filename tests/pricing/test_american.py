@@ -120,6 +120,31 @@ def _put_set(n: int, seed: int) -> dict:
     return {"t": np.ones(keep.sum()), "r": r[keep] * t, "q": q[keep] * t, "vol": c["vol"][keep] * np.sqrt(t)}
 
 
+def test_scheme_points_cover_each_node_integral():
+    """Each node's points (POINTS_PER_NODE of them, laid out by POINT_GROUPS) are its own rule on [0, tau_i].
+
+    Every point index is used once, and node i's points, wherever POINT_GROUPS puts them,
+    are tau_i times the points and weights of the POINTS_PER_NODE[i]-point Gauss-Legendre rule
+    in phi, u = sin^2(phi) (so u + s = tau_i and 0 < u < tau_i).
+    """
+    from pipeline.pricing.american_nb import NODES, NQ, POINT_GROUPS, POINTS_PER_NODE, build_scheme
+
+    sch = build_scheme()
+    seen = np.zeros(NQ, dtype=int)
+    for first, end, points, offset in POINT_GROUPS:
+        x, w = np.polynomial.legendre.leggauss(points)
+        phi = np.pi / 4.0 * (1.0 + x)
+        for i in range(first, end):
+            assert POINTS_PER_NODE[i] == points
+            j = offset + np.arange(points) * (end - first) + (i - first)
+            seen[j] += 1
+            tau = sch.tau_hat[i]
+            np.testing.assert_allclose(sch.u_hat[j], tau * np.sin(phi) ** 2, rtol=1e-14)
+            np.testing.assert_allclose(sch.s_hat[j], tau * np.cos(phi) ** 2, rtol=1e-14)
+            np.testing.assert_allclose(sch.w_hat[j], tau * np.pi / 4.0 * w * np.sin(2.0 * phi), rtol=1e-14)
+    assert (seen == 1).all() and len(POINTS_PER_NODE) == NODES
+
+
 def _solve(sch, p: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     from pipeline.pricing.american_nb import NODES, solve_boundaries_nb
 
