@@ -95,11 +95,25 @@ QD_FLOOR = 13.815510557964274  # ln(1e6): the QD start stays above X / 1e6
 LN2 = 0.6931471805599453
 PIVOT_MIN = 1e-6  # smallest |pivot| of the unpivoted LU (the Jacobians are close to the identity)
 TREE_STEPS = 1000  # tree fallback: Richardson 2 V(2N) - V(N)
-# Newton-start table: axes ln(vol sqrt T), ln(|r - q| T / vol sqrt T + TABLE_EPS), ln(r T / vol sqrt T)
-TABLE_SHAPE = (28, 28, 24)
-TABLE_LO = (-7.0, -16.2, -12.0)
-TABLE_HI = (1.6, 2.0, 3.0)
+MAX_CHUNKS = 64  # parallel chunks of blocks per call, a power of 2 (block_chunks_nb)
+# Newton-start table, one per side.  r >= q: axes ln(vol sqrt T), ln((r - q) T / vol sqrt T + TABLE_EPS),
+# ln(r T / vol sqrt T); r < q: ln(vol sqrt T), ln(q T / vol sqrt T), kink_axis(r / q) (X = K r / q there)
+TABLE_SHAPE = (40, 32, 40)
+TABLE_LO = ((-7.0, -16.2, -12.0), (-7.0, -10.0, 0.0))
+TABLE_HI = ((1.6, 2.0, 3.0), (1.6, 2.0, 1.42))
 TABLE_EPS = 1e-7
+KINK_LOG = 0.03  # weight of the logarithmic part of kink_axis
+KINK_EPS = 1e-6
+
+
+def kink_axis(ratio):
+    """The r < q table's axis in ratio = r / q in (0, 1): linear, plus a logarithmic part that
+    resolves the approach to the kink of X at r = q (ratio 1 maps to 1 + 0.05 ln(1e6) = 1.69).
+    NumPy arrays or (as kink_axis_nb, in kernels) scalars."""
+    return ratio - KINK_LOG * np.log(1.0 + KINK_EPS - ratio)
+
+
+kink_axis_nb = njit(inline="always")(kink_axis)
 EXERCISE_MARGIN = 1e-3  # spot this far below the perpetual boundary is exercised without a solve
 NEGLIGIBLE_PREMIUM = 1e-13  # premium bound below this times K: the European price and Greeks are returned
 VOL_BUMP = 1e-5
@@ -261,6 +275,29 @@ def block_work_nb():
     return np.empty(WORK_SIZE)
 
 
+@njit(cache=True)
+def block_chunks_nb(nblocks):
+    """(nchunks, first): how a call's blocks are dealt out; parallel chunk p runs blocks first[p] + k nchunks.
+
+    Each chunk reuses one work buffer.  The blocks come sorted, alike options together, and
+    their cost drifts along that order (cold Newton starts after warm ones, one side of the
+    start table needing more steps than the other), while prange gives each thread a
+    contiguous run of chunks.  With MAX_CHUNKS chunks whose first blocks are the bit
+    reversals of their positions, a thread's run of chunks starts at residues spread evenly
+    over [0, MAX_CHUNKS): with 2^k threads thread t gets exactly the blocks b = t (mod 2^k).
+    """
+    bits = 0
+    while (1 << bits) < MAX_CHUNKS:
+        bits += 1
+    first = np.empty(MAX_CHUNKS, dtype=np.int64)
+    for p in range(MAX_CHUNKS):
+        r = 0
+        for k in range(bits):
+            r |= ((p >> k) & 1) << (bits - 1 - k)
+        first[p] = r
+    return MAX_CHUNKS, first
+
+
 @njit(cache=True, error_model="numpy", fastmath=_FM)
 def _setup_nb(wk):
     """Derived per-lane constants: ln X, ln K, vol sqrt(T), r - q, d ln X / d(r, q)."""
@@ -279,7 +316,7 @@ def _setup_nb(wk):
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
-def _qd_start_nb(sch, wk):
+def _qd_start_nb(sch, wk, with_table):
     """QD (Barone-Adesi-Whaley form) boundary at every node: QD_STEPS Newton steps per node in y = ln b.
 
     b solves b (1 + delta_E(b)) + lambda (K - b - P_E(b)) = 0 (European put P_E at b).
@@ -290,6 +327,7 @@ def _qd_start_nb(sch, wk):
     Only a starting value: Newton on the collocation equations does the rest.  Per node the
     constants go into node rows that the collocation fills later: _QL lambda, _QB e^{-q tau},
     _DN K e^{-r tau}, _NN 1/sd, _DNN e^{-q tau} / (K e^{-r tau}), _DDN the part of d+ without y.
+    with_table: add the start table's correction (if the scheme has a table).
     """
     for i in range(NODES):
         th = sch.tau_hat[i]
@@ -335,7 +373,7 @@ def _qd_start_nb(sch, wk):
                 y_new = select_nb(y_new < wk[_ln(_LX) + w], y_new, wk[_ln(_LX) + w])
                 floor = wk[_ln(_LX) + w] - QD_FLOOR
                 wk[_nd(_Y, i) + w] = select_nb(y_new > floor, y_new, floor)
-    if sch.start_table.shape[1] > 0:
+    if with_table and sch.start_table.shape[1] > 0:
         _table_correction_nb(sch.start_table, wk)
 
 
@@ -352,11 +390,20 @@ def _table_position(vt, rt, dt, na, ne, nc):
     """A put's place in the start table: side (0: r >= q), then (cell, weight) on each axis.
 
     vt = vol sqrt T, rt = r T, dt = (r - q) T; the table has na x ne x nc points per side.
+    Each side has its own axes (TABLE_LO): for r < q the ratio r / q, which sets X = K r / q,
+    on a linear axis makes the correction several times smoother than ln(r T / vol sqrt T).
     """
-    side = 0 if dt >= 0.0 else 1
-    ia, fa = _table_axis(math.log(vt), TABLE_LO[0], TABLE_HI[0], na)
-    ie, fe = _table_axis(math.log(abs(dt) / vt + TABLE_EPS), TABLE_LO[1], TABLE_HI[1], ne)
-    ic, fc = _table_axis(math.log(rt / vt), TABLE_LO[2], TABLE_HI[2], nc)
+    if dt >= 0.0:
+        side = 0
+        e = math.log(dt / vt + TABLE_EPS)
+        c = math.log(rt / vt)
+    else:
+        side = 1
+        e = math.log((rt - dt) / vt)
+        c = kink_axis_nb(rt / (rt - dt))
+    ia, fa = _table_axis(math.log(vt), TABLE_LO[side][0], TABLE_HI[side][0], na)
+    ie, fe = _table_axis(e, TABLE_LO[side][1], TABLE_HI[side][1], ne)
+    ic, fc = _table_axis(c, TABLE_LO[side][2], TABLE_HI[side][2], nc)
     return side, ia, fa, ie, fe, ic, fc
 
 
@@ -372,9 +419,9 @@ def _table_cell_nb(t, r, q, vol):
 def _table_correction_nb(tab, wk):
     """Add the tabulated correction (collocation solution - QD, in units of vol sqrt T) to the QD start.
 
-    Trilinear in (ln vol sqrt T, ln(|r - q| T / vol sqrt T), ln(r T / vol sqrt T)), one table
-    for r >= q and one for r < q, so that the kink of X = K min(1, r/q) at r = q is never
-    interpolated across.  Only a start: Newton's result does not depend on it.
+    Trilinear on the axes of _table_position, one table for r >= q and one for r < q, so
+    that the kink of X = K min(1, r/q) at r = q is never interpolated across.  Only a
+    start: Newton's result does not depend on it.
     """
     na, ne, nc = tab.shape[1], tab.shape[2], tab.shape[3]
     for w in range(LANES):
@@ -635,8 +682,11 @@ def _lu_solve_nb(wk, base, row):
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
-def _newton_nb(sch, wk):
+def _newton_nb(sch, wk, fresh):
     """Solve every lane's collocation equations by damped Newton; lane row _GOOD = converged.
+
+    fresh: start every lane; otherwise only the lanes with _ACTIVE set (the others stay as
+    they are, frozen).
 
     Each step evaluates F and J at the lane's trial point.  The trial is accepted
     when the residual sum of squares fell (Armijo, 1e-4); the next Newton step is
@@ -647,11 +697,12 @@ def _newton_nb(sch, wk):
     frozen, so the other lanes of its block cannot move it.
     """
     for w in range(LANES):
-        wk[_ln(_GOOD) + w] = 1.0
-        wk[_ln(_ACTIVE) + w] = 1.0
+        start = fresh or _flag(wk, _ACTIVE, w)
+        wk[_ln(_GOOD) + w] = select_nb(start, 1.0, wk[_ln(_GOOD) + w])
+        wk[_ln(_ACTIVE) + w] = select_nb(start, 1.0, 0.0)
         wk[_ln(_RES) + w] = math.inf
         wk[_ln(_LAM) + w] = 1.0
-        wk[_ln(_EVALS) + w] = 0.0
+        wk[_ln(_EVALS) + w] = select_nb(start, 0.0, wk[_ln(_EVALS) + w])
     for i in range(NODES):
         for w in range(LANES):
             wk[_nd(_YP, i) + w] = wk[_nd(_Y, i) + w]
@@ -885,6 +936,34 @@ def _partial_sums_group(wk, group):
 
 
 @njit(cache=True, error_model="numpy", fastmath=_FM)
+def _solve_nb(sch, wk):
+    """Newton from each lane's start (node row _Y); a lane that fails from a table or warm start
+    is restarted from QD alone, as its own retry (the block's other lanes stay frozen).
+
+    Near the kink of X at r = q with tiny r T, about 1 in 30,000 random boundaries fails from
+    the table start but converges from QD, which is slower to start but never takes Newton
+    where its damping stalls.
+    """
+    _newton_nb(sch, wk, True)
+    retry = 0.0
+    has_table = sch.start_table.shape[1] > 0
+    for w in range(LANES):
+        again = ~_flag(wk, _GOOD, w) & (has_table | _flag(wk, _WARM, w))
+        wk[_ln(_ACTIVE) + w] = select_nb(again, 1.0, 0.0)
+        retry += wk[_ln(_ACTIVE) + w]
+    if retry == 0.0:
+        return
+    for i in range(NODES):
+        for w in range(LANES):
+            wk[_nd(_YW, i) + w] = wk[_nd(_Y, i) + w]
+    _qd_start_nb(sch, wk, False)
+    for i in range(NODES):
+        for w in range(LANES):
+            wk[_nd(_Y, i) + w] = select_nb(_flag(wk, _ACTIVE, w), wk[_nd(_Y, i) + w], wk[_nd(_YW, i) + w])
+    _newton_nb(sch, wk, False)
+
+
+@njit(cache=True, error_model="numpy", fastmath=_FM)
 def put_block_nb(sch, wk, with_greeks):
     """Early-exercise premium of the block's puts (lane rows _S.._V set; r > 0, t > 0, vol > 0).
 
@@ -900,12 +979,12 @@ def put_block_nb(sch, wk, with_greeks):
     for w in range(LANES):
         cold += 1.0 - wk[_ln(_WARM) + w]
     if cold > 0.0:
-        _qd_start_nb(sch, wk)
+        _qd_start_nb(sch, wk, True)
     for i in range(NODES):
         for w in range(LANES):
             wk[_nd(_Y, i) + w] = select_nb(_flag(wk, _WARM, w), wk[_nd(_YW, i) + w], wk[_nd(_Y, i) + w])
     _geometry_nb(sch, wk)
-    _newton_nb(sch, wk)
+    _solve_nb(sch, wk)
     _premium_nb(sch, wk, with_greeks)
     if not with_greeks:
         return
@@ -1153,10 +1232,12 @@ def american_greeks_nb(is_call, spot, strike, t, rate, q, vol, sch, with_greeks,
         cell[j] = _table_cell_nb(t[o], put_r, put_q, vol[o])
     idx = idx[np.argsort(cell, kind="mergesort")]
     nblocks = (m + LANES - 1) // LANES
-    nchunks = min(nblocks, 64)
+    nchunks, first = block_chunks_nb(nblocks)
     for c in prange(nchunks):
+        if first[c] >= nblocks:
+            continue
         wk = block_work_nb()
-        for b in range(c * nblocks // nchunks, (c + 1) * nblocks // nchunks):
+        for b in range(first[c], nblocks, nchunks):
             for w in range(LANES):
                 o = idx[min(b * LANES + w, m - 1)]  # the last block is padded with its last option
                 load_lane_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], vol[o])
@@ -1180,12 +1261,12 @@ def solve_boundaries_nb(sch, t, r, q, vol, start, solution, evals):
             o = min(b * LANES + w, m - 1)
             load_lane_nb(wk, w, False, 1.0, 1.0, t[o], r[o], q[o], vol[o])
         _setup_nb(wk)
-        _qd_start_nb(sch, wk)
+        _qd_start_nb(sch, wk, True)
         for w in range(min(LANES, m - b * LANES)):
             for i in range(NODES):
                 start[b * LANES + w, i] = wk[_nd(_Y, i) + w] - wk[_ln(_LX) + w]
         _geometry_nb(sch, wk)
-        _newton_nb(sch, wk)
+        _solve_nb(sch, wk)
         for w in range(min(LANES, m - b * LANES)):
             o = b * LANES + w
             evals[o] = wk[_ln(_EVALS) + w] if _flag(wk, _GOOD, w) else -1.0

@@ -18,6 +18,7 @@ from .american_nb import (
     LANES,
     NODES,
     as_put_nb,
+    block_chunks_nb,
     block_work_nb,
     lane_boundary_nb,
     lane_converged_nb,
@@ -321,27 +322,31 @@ def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, vol_o
             warm[o] = usable
         idx = idx[np.argsort(moves, kind="mergesort")]
         nblocks = (m + LANES - 1) // LANES
-        for b in prange(nblocks):
+        nchunks, first = block_chunks_nb(nblocks)
+        for c in prange(nchunks):
+            if first[c] >= nblocks:
+                continue
             wk = block_work_nb()
             start = np.empty(NODES)
-            for w in range(LANES):
-                o = idx[min(b * LANES + w, m - 1)]
-                trial = st[_TRIAL, o]
-                load_lane_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], trial)
-                if warm[o]:
-                    for i in range(NODES):
-                        start[i] = y_prev[o, i] + dy_prev[o, i] * (trial - v_prev[o])
-                    warm_lane_nb(wk, w, start)
-            put_block_nb(sch, wk, first_round)
-            for w in range(min(LANES, m - b * LANES)):
-                o = idx[b * LANES + w]
-                trial = st[_TRIAL, o]
-                a = lane_value_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], trial, False)[0]
-                if lane_converged_nb(wk, w):
-                    lane_boundary_nb(wk, w, y_prev[o], dy_prev[o], first_round)
-                    v_prev[o] = trial
-                    warm[o] = True
-                stage[o] = _feed_nb(st, stage, o, a, price, is_call, spot, strike, t, rate, q, vol_out, reason_out)
+            for b in range(first[c], nblocks, nchunks):
+                for w in range(LANES):
+                    o = idx[min(b * LANES + w, m - 1)]
+                    trial = st[_TRIAL, o]
+                    load_lane_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], trial)
+                    if warm[o]:
+                        for i in range(NODES):
+                            start[i] = y_prev[o, i] + dy_prev[o, i] * (trial - v_prev[o])
+                        warm_lane_nb(wk, w, start)
+                put_block_nb(sch, wk, first_round)
+                for w in range(min(LANES, m - b * LANES)):
+                    o = idx[b * LANES + w]
+                    trial = st[_TRIAL, o]
+                    a = lane_value_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], trial, False)[0]
+                    if lane_converged_nb(wk, w):
+                        lane_boundary_nb(wk, w, y_prev[o], dy_prev[o], first_round)
+                        v_prev[o] = trial
+                        warm[o] = True
+                    stage[o] = _feed_nb(st, stage, o, a, price, is_call, spot, strike, t, rate, q, vol_out, reason_out)
         first_round = False
 
 

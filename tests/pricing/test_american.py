@@ -157,8 +157,9 @@ def _solve(sch, p: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_newton_converges_on_every_boundary_of_a_large_random_set():
     """Damped Newton solves the collocation equations of 35,000 random puts; none needs the tree fallback.
 
-    From the table start it takes ~2.4 collocation evaluations (the last step below 1e-6);
-    from the QD start alone ~4.5.  QD is poorest at long dated, high-vol nodes.
+    From the table start it takes ~2.15 collocation evaluations (the last step below 1e-6;
+    2.0 for r >= q, 2.3 for r < q); from the QD start alone ~4.5.  QD is poorest at long
+    dated, high-vol nodes.
     """
     from pipeline.pricing.american_nb import build_scheme
     from pipeline.pricing.american_scheme import american_scheme
@@ -166,7 +167,7 @@ def test_newton_converges_on_every_boundary_of_a_large_random_set():
     p = _put_set(40_000, 21)
     start, solution, evals = _solve(american_scheme(), p)
     assert (evals > 0).all()
-    assert evals.mean() <= 2.6 and evals.max() <= 8
+    assert evals.mean() <= 2.25 and evals.max() <= 6
     qd_start, qd_solution, qd_evals = _solve(build_scheme(), {k: v[:5000] for k, v in p.items()})
     assert (qd_evals > 0).all() and qd_evals.mean() > evals.mean() + 1.5
     # both reach the same discrete solution, to Newton's tolerance (a last step below 1e-6
@@ -194,6 +195,29 @@ def test_prices_and_greeks_do_not_depend_on_the_newton_start():
     american_greeks_nb(*args, build_scheme(), True, plain)
     scaled = np.abs(tabled - plain) / np.maximum(1.0, np.abs(plain))
     assert np.nanmax(scaled) <= 1e-9, np.nanmax(scaled, axis=1)
+
+
+def test_blocks_are_dealt_evenly_to_threads():
+    """block_chunks_nb runs every block once; each of prange's contiguous runs of chunks gets one residue class.
+
+    Blocks come sorted, their cost drifting along the order; dealt in contiguous runs, the
+    thread with the costlier half waited on (measured on the benchmark: 288 against 361
+    evaluations' worth, 330 against 319 after dealing).
+    """
+    from pipeline.pricing.american_nb import block_chunks_nb
+
+    for nblocks in (1, 3, 45, 64, 190, 1000):
+        nchunks, first = block_chunks_nb(nblocks)
+        runs = [np.arange(first[c], nblocks, nchunks) for c in range(nchunks)]
+        assert np.array_equal(np.sort(np.concatenate(runs)), np.arange(nblocks))
+        for threads in (2, 4):
+            part = nchunks // threads
+            residues = set()
+            for t in range(threads):
+                mine = np.concatenate(runs[t * part:(t + 1) * part]) % threads
+                assert mine.size == 0 or (mine == mine[0]).all()  # one residue class per thread
+                residues |= set(mine[:1].tolist())
+            assert len(residues) == min(threads, nblocks)
 
 
 def test_an_option_is_priced_alike_alone_and_among_others():
