@@ -58,7 +58,7 @@ _FM = {"contract"}  # fused multiply-adds only: no reassociation, NaN/inf semant
 NODES = 10  # Chebyshev collocation nodes (node 0, tau = 0, where B = X, is implicit)
 # Gauss-Legendre points of each node's integral (after u = tau sin^2 phi), from the shortest tau_i
 # to T: the early nodes' integrals span little time, over which the boundary hardly moves, and
-# need fewer (8 points at every node give the same prices to ~2e-6, docs/pricing.md)
+# need fewer (8 points at every node give the same prices to within 5e-6, docs/pricing.md)
 POINTS_PER_NODE = (2, 4, 4, 6, 6, 8, 8, 8, 8, 8)
 PREMIUM_POINTS = 32  # Gauss-Legendre points of the premium integral over [0, T]
 LANES = 16  # options per block (two AVX-512 vectors); LLVM leaves constant loops of 8 scalar
@@ -104,21 +104,21 @@ TABLE_HI = ((1.6, 2.0, 3.0), (1.6, 2.0, 1.42))
 TABLE_EPS = 1e-7
 KINK_LOG = 0.03  # weight of the logarithmic part of kink_axis
 KINK_EPS = 1e-6
-
-
-def kink_axis(ratio):
-    """The r < q table's axis in ratio = r / q in (0, 1): linear, plus a logarithmic part that
-    resolves the approach to the kink of X at r = q (ratio 1 maps to 1 + 0.05 ln(1e6) = 1.69).
-    NumPy arrays or (as kink_axis_nb, in kernels) scalars."""
-    return ratio - KINK_LOG * np.log(1.0 + KINK_EPS - ratio)
-
-
-kink_axis_nb = njit(inline="always")(kink_axis)
 EXERCISE_MARGIN = 1e-3  # spot this far below the perpetual boundary is exercised without a solve
 NEGLIGIBLE_PREMIUM = 1e-13  # premium bound below this times K: the European price and Greeks are returned
 VOL_BUMP = 1e-5
 RATE_BUMP = 1e-5
 TIME_BUMP = 1e-5
+
+
+def kink_axis(ratio):
+    """The r < q table's axis in ratio = r / q in (0, 1): linear, plus a logarithmic part that
+    resolves the approach to the kink of X at r = q (ratio 1 maps to 1 + 0.03 ln(1e6) = 1.41).
+    NumPy arrays or (as kink_axis_nb, in kernels) scalars."""
+    return ratio - KINK_LOG * np.log(1.0 + KINK_EPS - ratio)
+
+
+kink_axis_nb = njit(inline="always")(kink_axis)
 
 
 class AmericanScheme(NamedTuple):
@@ -940,9 +940,9 @@ def _solve_nb(sch, wk):
     """Newton from each lane's start (node row _Y); a lane that fails from a table or warm start
     is restarted from QD alone, as its own retry (the block's other lanes stay frozen).
 
-    Near the kink of X at r = q with tiny r T, about 1 in 30,000 random boundaries fails from
-    the table start but converges from QD, which is slower to start but never takes Newton
-    where its damping stalls.
+    Near the kink of X at r = q with tiny r T, about 1 in 30,000 random boundaries stalls
+    from the table start (Newton's damping cannot reduce the residual) and converges from
+    QD alone.
     """
     _newton_nb(sch, wk, True)
     retry = 0.0
