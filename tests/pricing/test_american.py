@@ -176,6 +176,26 @@ def test_newton_converges_on_every_boundary_of_a_large_random_set():
     assert np.abs(start - solution).max(axis=1).mean() < 0.1 * np.abs(qd_start - qd_solution).max(axis=1).mean()
 
 
+def test_a_lane_that_stalls_from_the_table_start_is_restarted_from_qd():
+    """One boundary of the random set above (near r = q, r T ~ 1e-4) stalls from the table start.
+
+    Its lane is restarted from QD alone: it then follows exactly the QD-only solve (same
+    evaluations, same boundary bit for bit), alone or in a block of other options.
+    """
+    from pipeline.pricing.american_nb import build_scheme
+    from pipeline.pricing.american_scheme import american_scheme
+
+    one = {"t": np.ones(1), "r": np.array([0.0001093908367239156]), "q": np.array([0.00011319465415975051]),
+           "vol": np.array([0.0448953770901031])}
+    _, qd_only, qd_evals = _solve(build_scheme(), one)
+    _, alone, evals = _solve(american_scheme(), one)
+    assert evals[0] > 0 and evals[0] == qd_evals[0] and np.array_equal(alone, qd_only)
+    others = _put_set(100, 5)
+    mixed = {k: np.concatenate([others[k][:7], one[k], others[k][7:20]]) for k in one}
+    _, among, mixed_evals = _solve(american_scheme(), mixed)
+    assert (mixed_evals > 0).all() and np.array_equal(among[7], alone[0])
+
+
 def test_prices_and_greeks_do_not_depend_on_the_newton_start():
     """The start table only moves where Newton begins: with and without it, prices and all Greeks agree.
 
