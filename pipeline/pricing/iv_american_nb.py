@@ -43,6 +43,7 @@ from .iv_nb import (
 
 AMERICAN_MODEL_STEPS = 8  # American prices of the premium-model iteration before the bracketing fallback
 AMERICAN_STEP_TOL = 1e-6  # its last vol step (relative) below this: converged (the error left is ~1e-10)
+ILLINOIS_STEP_TOL = 1e-10  # regula falsi's next trial this close (relative) to the last: converged
 LOWER_SEARCH_STEPS = 60  # European-vega steps down looking for a lower bracket
 SEARCH_UP_LIMIT = 1e3  # quotes above the European upper bound: vols doubled up to this
 WARM_MOVE_LIMIT = 1e-2  # a boundary predicted to move more than this (in ln B) starts from QD instead
@@ -156,8 +157,9 @@ def _lower_search_nb(st, w, is_call, spot, strike, t, rate, q):
 
 
 @njit(cache=True, error_model="numpy")
-def _advance_nb(st, stage, w, f, price, is_call, spot, strike, t, rate, q, tol):
-    """Feed f = American(trial) - quote to lane w's search; return (stage, vol, code).
+def _advance_nb(st, stage, w, f, vega, price, is_call, spot, strike, t, rate, q, tol):
+    """Feed f = American(trial) - quote and the American vega there (NaN if not priced) to lane w's
+    search; return (stage, vol, code).
 
     stage _EMPTY: finished with (vol, code).  Otherwise st[_TRIAL, w] holds the next trial.
     """
@@ -176,12 +178,19 @@ def _advance_nb(st, stage, w, f, price, is_call, spot, strike, t, rate, q, tol):
         st[_LO, w] = 0.0
         st[_FLO, w] = math.nan
         if st[_FROM_EU, w] > 0.0:
-            # premium model: the premium at the European vol is f (E(v) is the quote), and the
-            # European vol of the quote less that premium is the next point, E(v) = quote - f,
-            # by Newton on the European price from the first-order step
+            # premium model: the premium at the European vol is f (E(v) is the quote) and its
+            # slope the American vega less the European one; the next point solves
+            # E(v') + f + slope (v' - v) = quote.  Without the vega (or if that root fails)
+            # the premium is taken as constant, E(v') = quote - f.
             vega_e = bs_scalar_call_nb(is_call, spot, strike, t, rate, q, v)[4]
-            v_b = _european_plus_linear_root_nb(is_call, spot, strike, t, rate, q, price - f, 0.0,
-                                                max(v - f / vega_e, 0.5 * v), 0.0, v)
+            slope = vega - vega_e
+            v_b = math.nan
+            if slope == slope:
+                v_b = _european_plus_linear_root_nb(is_call, spot, strike, t, rate, q, price - f + slope * v, slope,
+                                                    max(v - f / vega, 0.5 * v), 0.0, v)
+            if v_b != v_b:
+                v_b = _european_plus_linear_root_nb(is_call, spot, strike, t, rate, q, price - f, 0.0,
+                                                    max(v - f / vega_e, 0.5 * v), 0.0, v)
             if v_b == v_b:
                 st[_VA, w] = v
                 st[_PREMA, w] = f
@@ -254,12 +263,17 @@ def _advance_nb(st, stage, w, f, price, is_call, spot, strike, t, rate, q, tol):
     if hi - lo <= 4e-15 * hi or st[_STEPS, w] >= MAX_ITER:
         return _EMPTY, (lo * f_hi - hi * f_lo) / (f_hi - f_lo), OK
     _regula_falsi_trial_nb(st, w)
+    if abs(st[_TRIAL, w] - v) <= ILLINOIS_STEP_TOL * v:
+        # the root to within the price's rounding: near it f is that rounding, and the
+        # bracket would only shrink from one side, one American price per round
+        return _EMPTY, st[_TRIAL, w], OK
     return _ILLINOIS, math.nan, OK
 
 
 @njit(cache=True, error_model="numpy", parallel=True)
-def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, vol_out, reason_out):
-    """American implied vol for 1-D contiguous inputs; fills vol_out and reason_out (int8).
+def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, vol_out, reason_out, prices_out):
+    """American implied vol for 1-D contiguous inputs; fills vol_out, reason_out (int8) and prices_out
+    (American prices each quote's search asked for, diagnostics).
 
     Round by round: every quote still searching asks for the American price at its
     trial vol; the trials are priced in blocks of LANES (compacted, so lanes idle only in
@@ -278,6 +292,7 @@ def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, vol_o
                                                             rate[i], q[i])
         vol_out[i] = v
         reason_out[i] = code
+        prices_out[i] = 0
         v_eu[i] = v_e
         eu_code[i] = e_code
         stage[i] = _EMPTY if settled else _PENDING
@@ -301,7 +316,8 @@ def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, vol_o
                                              False)[:2]
                 if not handled:
                     break
-                stage[o] = _feed_nb(st, stage, o, a, price, is_call, spot, strike, t, rate, q, vol_out, reason_out)
+                stage[o] = _feed_nb(st, stage, o, a, math.nan, price, is_call, spot, strike, t, rate, q, vol_out,
+                                    reason_out, prices_out)
         live = np.empty(m, dtype=np.bool_)
         for j in range(m):
             live[j] = stage[idx[j]] != _EMPTY
@@ -341,21 +357,28 @@ def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, vol_o
                 for w in range(min(LANES, m - b * LANES)):
                     o = idx[b * LANES + w]
                     trial = st[_TRIAL, o]
-                    a = lane_value_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], trial, False)[0]
-                    if lane_converged_nb(wk, w):
+                    converged = lane_converged_nb(wk, w)
+                    # the vega where the first round's Greeks give it (a failed lane's tree would
+                    # need ten more trees for it)
+                    with_vega = first_round and converged
+                    res = lane_value_nb(wk, w, is_call[o], spot[o], strike[o], t[o], rate[o], q[o], trial, with_vega)
+                    if converged:
                         lane_boundary_nb(wk, w, y_prev[o], dy_prev[o], first_round)
                         v_prev[o] = trial
                         warm[o] = True
-                    stage[o] = _feed_nb(st, stage, o, a, price, is_call, spot, strike, t, rate, q, vol_out, reason_out)
+                    stage[o] = _feed_nb(st, stage, o, res[0], res[4] if with_vega else math.nan, price, is_call, spot,
+                                        strike, t, rate, q, vol_out, reason_out, prices_out)
         first_round = False
 
 
 @njit(cache=True, error_model="numpy")
-def _feed_nb(st, stage, o, american, price, is_call, spot, strike, t, rate, q, vol_out, reason_out):
-    """Advance quote o's search with the American price at its trial; write the result when it finishes."""
+def _feed_nb(st, stage, o, american, vega, price, is_call, spot, strike, t, rate, q, vol_out, reason_out, prices_out):
+    """Advance quote o's search with the American price (and vega, or NaN) at its trial; write the result
+    when it finishes."""
+    prices_out[o] += 1
     tol = TIME_VALUE_TOL * max(spot[o], strike[o])
-    new_stage, v, code = _advance_nb(st, stage[o], o, american - price[o], price[o], is_call[o], spot[o], strike[o],
-                                     t[o], rate[o], q[o], tol)
+    new_stage, v, code = _advance_nb(st, stage[o], o, american - price[o], vega, price[o], is_call[o], spot[o],
+                                     strike[o], t[o], rate[o], q[o], tol)
     if new_stage == _EMPTY:
         vol_out[o] = v
         reason_out[o] = code
