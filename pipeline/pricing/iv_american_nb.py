@@ -43,6 +43,7 @@ from .iv_nb import (
 
 AMERICAN_MODEL_STEPS = 8  # American prices of the premium-model iteration before the bracketing fallback
 AMERICAN_STEP_TOL = 1e-6  # its last vol step (relative) below this: converged (the error left is ~1e-10)
+HERMITE_STEP_TOL = 1e-5  # the same after a step on the quadratic premium (first price's vega; error left ~1e-10)
 ILLINOIS_STEP_TOL = 1e-10  # regula falsi's next trial this close (relative) to the last: converged
 LOWER_SEARCH_STEPS = 60  # European-vega steps down looking for a lower bracket
 SEARCH_UP_LIMIT = 1e3  # quotes above the European upper bound: vols doubled up to this
@@ -51,8 +52,8 @@ WARM_MOVE_LIMIT = 1e-2  # a boundary predicted to move more than this (in ln B) 
 # stages of a quote's search: what its trial vol is for (_EMPTY: finished, _PENDING: not begun)
 _EMPTY, _SEARCH_UP, _AT_EUROPEAN, _MODEL, _LOWER, _ILLINOIS, _PENDING = range(7)
 # per-quote state rows
-_TRIAL, _HI, _FHI, _LO, _FLO, _VA, _PREMA, _STEPS, _SIDE, _FROM_EU, _V_E = range(11)
-_STATE_ROWS = 11
+_TRIAL, _HI, _FHI, _LO, _FLO, _VA, _PREMA, _DPREMA, _STEPS, _SIDE, _FROM_EU, _V_E = range(12)
+_STATE_ROWS = 12
 
 
 @njit(cache=True, error_model="numpy")
@@ -194,6 +195,7 @@ def _advance_nb(st, stage, w, f, vega, price, is_call, spot, strike, t, rate, q,
             if v_b == v_b:
                 st[_VA, w] = v
                 st[_PREMA, w] = f
+                st[_DPREMA, w] = slope
                 st[_STEPS, w] = 0.0
                 st[_TRIAL, w] = v_b
                 return _MODEL, math.nan, OK
@@ -202,6 +204,7 @@ def _advance_nb(st, stage, w, f, vega, price, is_call, spot, strike, t, rate, q,
         # A(v) = E(v) + premium(v), E exact and cheap, the premium small and slowly varying: each
         # American price gives a premium point; the next vol solves E(v) + (premium linear through
         # the last two points) = quote.  Superlinear with a small constant (only the premium's curvature).
+        # The first step here knows the premium's slope at the first point as well (below).
         if f == 0.0:
             return _EMPTY, v, OK
         if f < 0.0:
@@ -212,15 +215,22 @@ def _advance_nb(st, stage, w, f, vega, price, is_call, spot, strike, t, rate, q,
             st[_FHI, w] = f
         prem_b = f + price - bs_scalar_call_nb(is_call, spot, strike, t, rate, q, v)[0]
         slope = (prem_b - st[_PREMA, w]) / (v - st[_VA, w])
+        tol_step = AMERICAN_STEP_TOL
+        if st[_DPREMA, w] == st[_DPREMA, w]:
+            # the last point's slope is known (the first price's vega): the slope here of the
+            # quadratic through both points with that slope at the last, and a looser stop
+            slope = 2.0 * slope - st[_DPREMA, w]
+            tol_step = HERMITE_STEP_TOL
         v_new = _european_plus_linear_root_nb(is_call, spot, strike, t, rate, q, price - prem_b + slope * v,
                                               slope, v, st[_LO, w], st[_HI, w])
         steps = st[_STEPS, w] + 1.0
         if v_new == v_new:
-            if abs(v_new - v) <= AMERICAN_STEP_TOL * v_new:
+            if abs(v_new - v) <= tol_step * v_new:
                 return _EMPTY, v_new, OK
             if steps < AMERICAN_MODEL_STEPS:
                 st[_VA, w] = v
                 st[_PREMA, w] = prem_b
+                st[_DPREMA, w] = math.nan
                 st[_STEPS, w] = steps
                 st[_TRIAL, w] = v_new
                 return _MODEL, math.nan, OK

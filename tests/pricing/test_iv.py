@@ -105,34 +105,33 @@ def test_american_iv_inverts_american_price_where_it_needs_no_solve():
             assert reason == IVReason.NO_TIME_VALUE
 
 
-def _drive_american_search(args: tuple, quote: float, first_vega: bool) -> tuple[float, int, float, list[int]]:
+def _drive_american_search(args: tuple, quote: float, first_vega: bool) -> tuple[float, list[float], list[int]]:
     """One quote's American IV search (iv_american_nb's state machine) fed one American price per
     round by american_greeks, as the kernel's rounds feed it: the vega only in the first round,
-    and only if first_vega.  Returns (vol, American prices used, the second trial, stages seen)."""
+    and only if first_vega.  Returns (vol, the trial vols priced, the stage of each)."""
     settled, _, _, v_e, e_code = ivn.american_iv_setup_nb(quote, *args)
     assert not settled
     st = np.zeros((ivn._STATE_ROWS, 1))
     stage = ivn._begin_nb(st, 0, v_e, e_code)
     tol = TIME_VALUE_TOL * max(args[1], args[2])
-    prices, second, stages = 0, math.nan, []
+    trials, stages = [], []
     while stage != ivn._EMPTY:
+        trials.append(st[ivn._TRIAL, 0])
         stages.append(stage)
-        g = american_greeks(*args, st[ivn._TRIAL, 0])
-        vega = float(g.vega) if (prices == 0 and first_vega) else math.nan
+        g = american_greeks(*args, trials[-1])
+        vega = float(g.vega) if (len(trials) == 1 and first_vega) else math.nan
         stage, vol, code = ivn._advance_nb(st, stage, 0, float(g.price) - quote, vega, quote, *args, tol)
-        prices += 1
-        if prices == 1:
-            second = st[ivn._TRIAL, 0]
-        assert prices <= 40
+        assert len(trials) <= 40
     assert code == IVReason.OK
-    return vol, prices, second, stages
+    return vol, trials, stages
 
 
 def test_american_iv_first_step_uses_the_american_vega():
     """The first American price comes with its vega, so the premium model's first step is a
     tangent (E(v') + premium + (vega_A - vega_E)(v' - v) = quote) instead of taking the premium
-    as constant.  Measured on the benchmark set: a median relative error of the second trial of
-    2.9e-7 against 7.5e-5, 2.78 American prices a quote against 3.20.  Here on another seed:
+    as constant.  Measured on the benchmark set's first 300: a median relative error of the
+    second trial of 2.9e-7 against 7.5e-5, 2.59 American prices a quote against 3.20 (the
+    second step uses that vega too, below).  Here on another seed:
     the step must be at least 20x closer at the median, fewer prices in all, and the search
     must still land on the vol that priced the quote.  The kernel's rounds must do the same:
     its count of American prices within 5% of the search with the vega (its later rounds
@@ -148,10 +147,11 @@ def test_american_iv_first_step_uses_the_american_vega():
             continue  # settled without an American price (no early exercise)
         searched.append(i)
         for first_vega in (True, False):
-            vol, prices, second, _ = _drive_american_search(args, float(g.price[i]), first_vega)
+            vol, trials, _ = _drive_american_search(args, float(g.price[i]), first_vega)
             assert abs(vol - c["vol"][i]) <= 1e-8, (i, first_vega, vol, c["vol"][i])
-            errors[first_vega].append(abs(second - c["vol"][i]) / c["vol"][i])
-            counts[first_vega] += prices
+            if len(trials) > 1:
+                errors[first_vega].append(abs(trials[1] - c["vol"][i]) / c["vol"][i])
+            counts[first_vega] += len(trials)
     assert len(searched) >= 60
     assert np.median(errors[True]) <= 0.05 * np.median(errors[False]), (np.median(errors[True]),
                                                                          np.median(errors[False]))
@@ -163,6 +163,30 @@ def test_american_iv_first_step_uses_the_american_vega():
     assert abs(kernel - counts[True]) <= 0.05 * counts[True] and kernel < counts[False], (kernel, counts)
 
 
+def test_american_iv_second_price_steps_on_the_quadratic_premium():
+    """With the premium's slope known at the first trial, the second price's step solves
+    E(v) + (the quadratic through both premium points with that slope at the first) = quote,
+    and the search may stop on a step below 1e-5 v instead of 1e-6 v.  Measured on 854
+    quotes of two benchmark-like sets: after steps in (1e-6, 1e-5] the error left was at most
+    1.3e-10 relative, against 1e-8 with the secant of the later steps; 14% of the quotes
+    stopped there, one American price earlier.  Here every such stop must be within 1e-9."""
+    c = random_option_set(400, seed=13)
+    g = american_greeks(*_inputs(c), c["vol"])
+    loose = []
+    for i in np.flatnonzero(_well_posed(c, g.price, g.vega, american=True)):
+        args = tuple(c[k][i].item() for k in ("is_call", "spot", "strike", "t", "rate", "q"))
+        if ivn.american_iv_setup_nb(float(g.price[i]), *args)[0]:
+            continue
+        vol, trials, stages = _drive_american_search(args, float(g.price[i]), True)
+        if len(trials) == 2 and stages[1] == ivn._MODEL:
+            step = abs(vol - trials[1]) / vol
+            if step > ivn.AMERICAN_STEP_TOL:
+                loose.append((step, abs(vol - c["vol"][i]) / c["vol"][i]))
+    assert len(loose) >= 10, len(loose)
+    assert max(step for step, _ in loose) <= ivn.HERMITE_STEP_TOL
+    assert max(err for _, err in loose) <= 1e-9, max(loose, key=lambda x: x[1])
+
+
 def test_american_iv_illinois_stops_at_the_rounding_of_the_price():
     """A deep in-the-money put (time value 1.3e-3 over its 173.84 exercise value) whose American
     vega falls from 36 at its European vol to 0.59 at its own: the premium model creeps down from
@@ -172,10 +196,10 @@ def test_american_iv_illinois_stops_at_the_rounding_of_the_price():
     args = (False, 100.0, 273.840724207535, 1.5863013698630137, 0.020840318646557103, -0.01551388173761397)
     vol = 0.5218084134183715
     quote = float(american_price(*args, vol))
-    found, prices, _, stages = _drive_american_search(args, quote, True)
+    found, trials, stages = _drive_american_search(args, quote, True)
     assert ivn._ILLINOIS in stages
     assert abs(found - vol) <= 1e-10
-    assert prices <= 15, prices
+    assert len(trials) <= 15, len(trials)
     kernel_vol, reason = implied_vol(quote, *args, american=True)
     assert reason == IVReason.OK and abs(kernel_vol - vol) <= 1e-10
 
