@@ -43,7 +43,8 @@ from .iv_nb import (
 
 AMERICAN_MODEL_STEPS = 8  # American prices of the premium-model iteration before the bracketing fallback
 AMERICAN_STEP_TOL = 1e-6  # its last vol step (relative) below this: converged (the error left is ~1e-10)
-HERMITE_STEP_TOL = 1e-5  # the same after a step on the quadratic premium (first price's vega; error left ~1e-10)
+HERMITE_STEP_TOL = 1e-5  # at most this after a step on the quadratic premium (the first price's vega)
+HERMITE_ERROR = 1e-10  # and at most this over its points' squared distance (error left ~2e-10, _advance_nb)
 ILLINOIS_STEP_TOL = 1e-10  # regula falsi's next trial this close (relative) to the last: converged
 LOWER_SEARCH_STEPS = 60  # European-vega steps down looking for a lower bracket
 SEARCH_UP_LIMIT = 1e3  # quotes above the European upper bound: vols doubled up to this
@@ -218,9 +219,12 @@ def _advance_nb(st, stage, w, f, vega, price, is_call, spot, strike, t, rate, q,
         tol_step = AMERICAN_STEP_TOL
         if st[_DPREMA, w] == st[_DPREMA, w]:
             # the last point's slope is known (the first price's vega): the slope here of the
-            # quadratic through both points with that slope at the last, and a looser stop
+            # quadratic through both points with that slope at the last.  Its error after a step
+            # s is ~c s d^2 (d the two points' relative distance, c <= 2.2 measured), so it may
+            # stop on a step of up to HERMITE_ERROR / d^2 (within [AMERICAN_STEP_TOL, HERMITE_STEP_TOL])
             slope = 2.0 * slope - st[_DPREMA, w]
-            tol_step = HERMITE_STEP_TOL
+            d = (v - st[_VA, w]) / v
+            tol_step = max(AMERICAN_STEP_TOL, min(HERMITE_STEP_TOL, HERMITE_ERROR / (d * d)))
         v_new = _european_plus_linear_root_nb(is_call, spot, strike, t, rate, q, price - prem_b + slope * v,
                                               slope, v, st[_LO, w], st[_HI, w])
         steps = st[_STEPS, w] + 1.0

@@ -130,7 +130,7 @@ def test_american_iv_first_step_uses_the_american_vega():
     """The first American price comes with its vega, so the premium model's first step is a
     tangent (E(v') + premium + (vega_A - vega_E)(v' - v) = quote) instead of taking the premium
     as constant.  Measured on the benchmark set's first 300: a median relative error of the
-    second trial of 2.9e-7 against 7.5e-5, 2.59 American prices a quote against 3.20 (the
+    second trial of 2.9e-7 against 7.5e-5, 2.73 American prices a quote against 3.20 (the
     second step uses that vega too, below).  Here on another seed:
     the step must be at least 20x closer at the median, fewer prices in all, and the search
     must still land on the vol that priced the quote.  The kernel's rounds must do the same:
@@ -164,27 +164,42 @@ def test_american_iv_first_step_uses_the_american_vega():
 
 
 def test_american_iv_second_price_steps_on_the_quadratic_premium():
-    """With the premium's slope known at the first trial, the second price's step solves
-    E(v) + (the quadratic through both premium points with that slope at the first) = quote,
-    and the search may stop on a step below 1e-5 v instead of 1e-6 v.  Measured on 854
-    quotes of two benchmark-like sets: after steps in (1e-6, 1e-5] the error left was at most
-    1.3e-10 relative, against 1e-8 with the secant of the later steps; 14% of the quotes
-    stopped there, one American price earlier.  Here every such stop must be within 1e-9."""
-    c = random_option_set(400, seed=13)
-    g = american_greeks(*_inputs(c), c["vol"])
-    loose = []
-    for i in np.flatnonzero(_well_posed(c, g.price, g.vega, american=True)):
-        args = tuple(c[k][i].item() for k in ("is_call", "spot", "strike", "t", "rate", "q"))
-        if ivn.american_iv_setup_nb(float(g.price[i]), *args)[0]:
-            continue
-        vol, trials, stages = _drive_american_search(args, float(g.price[i]), True)
-        if len(trials) == 2 and stages[1] == ivn._MODEL:
-            step = abs(vol - trials[1]) / vol
-            if step > ivn.AMERICAN_STEP_TOL:
-                loose.append((step, abs(vol - c["vol"][i]) / c["vol"][i]))
-    assert len(loose) >= 10, len(loose)
-    assert max(step for step, _ in loose) <= ivn.HERMITE_STEP_TOL
-    assert max(err for _, err in loose) <= 1e-9, max(loose, key=lambda x: x[1])
+    """With the premium's slope known at the first trial v1, the second price's step (from v2)
+    solves E(v) + (the quadratic through both premium points with that slope at v1) = quote.
+    Its error after a step s is then ~c s d^2, d = |v2 - v1| / v2 (a secant's is ~c s d):
+    measured c <= 2.2 on 1,432 quotes (benchmark-like sets, some with noisy prices), so the
+    search may stop on a step up to 1e-10 / d^2 (at most 1e-5) instead of 1e-6.  Here the
+    error of every such step, against the root refined by Newton with the exact American
+    vega, must be within 3 s d^2 (and the rounding), and every stop within 2e-10."""
+    c = random_option_set(300, seed=13)
+    c_noisy = random_option_set(300, seed=14)
+    quotes = [(c, american_greeks(*_inputs(c), c["vol"]).price),
+              (c_noisy, american_greeks(*_inputs(c_noisy), c_noisy["vol"]).price
+               * np.exp(np.random.default_rng(14).normal(0.0, 0.05, 300)))]
+    checked = 0
+    for cs, price in quotes:
+        for i in range(price.size):
+            args = tuple(cs[k][i].item() for k in ("is_call", "spot", "strike", "t", "rate", "q"))
+            settled, _, _, _, e_code = ivn.american_iv_setup_nb(float(price[i]), *args)
+            if settled or e_code != IVReason.OK:
+                continue
+            vol, trials, stages = _drive_american_search(args, float(price[i]), True)
+            if len(trials) < 2 or stages[1] != ivn._MODEL or (len(trials) > 2 and stages[2] != ivn._MODEL):
+                continue
+            nxt = trials[2] if len(trials) > 2 else vol
+            root = nxt
+            for _ in range(3):
+                g = american_greeks(*args, root)
+                root -= (float(g.price) - float(price[i])) / float(g.vega)
+            step = abs(nxt - trials[1]) / nxt
+            d = abs(trials[1] - trials[0]) / trials[1]
+            err = abs(nxt - root) / root
+            if 1e-8 < step <= 1e-4 and float(g.vega) > 1e-2:
+                assert err <= 3.0 * step * d * d + 1e-12, (i, step, d, err)
+                checked += 1
+            if len(trials) == 2:
+                assert err <= 2e-10, (i, step, d, err)
+    assert checked >= 100, checked
 
 
 def test_american_iv_illinois_stops_at_the_rounding_of_the_price():
