@@ -131,9 +131,9 @@ def test_american_iv_first_step_uses_the_american_vega():
     tangent (E(v') + premium + (vega_A - vega_E)(v' - v) = quote) instead of taking the premium
     as constant.  Measured on the benchmark set's first 300: a median relative error of the
     second trial of 2.9e-7 against 7.5e-5, 2.73 American prices a quote against 3.20 (the
-    second step uses that vega too, below).  Here on another seed:
-    the step must be at least 20x closer at the median, fewer prices in all, and the search
-    must still land on the vol that priced the quote.  The kernel's rounds must do the same:
+    second step uses that vega too, below).  Here on another seed: the step must be at least
+    20x closer at the median, fewer prices in all, and the search must still land on the vol
+    that priced the quote.  The kernel's rounds must do the same:
     its count of American prices within 5% of the search with the vega (its later rounds
     start Newton warm, so a price can differ in the last digits), below the one without."""
     c = random_option_set(200, seed=12)
@@ -191,10 +191,12 @@ def test_american_iv_second_price_steps_on_the_quadratic_premium():
             for _ in range(3):
                 g = american_greeks(*args, root)
                 root -= (float(g.price) - float(price[i])) / float(g.vega)
+            if not float(g.vega) > 1e-2:
+                continue  # the vol barely moves the price: neither the root nor its error is sharp
             step = abs(nxt - trials[1]) / nxt
             d = abs(trials[1] - trials[0]) / trials[1]
             err = abs(nxt - root) / root
-            if 1e-8 < step <= 1e-4 and float(g.vega) > 1e-2:
+            if 1e-8 < step <= 1e-4:
                 assert err <= 3.0 * step * d * d + 1e-12, (i, step, d, err)
                 checked += 1
             if len(trials) == 2:
