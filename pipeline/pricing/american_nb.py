@@ -276,8 +276,9 @@ def block_work_nb():
 
 
 @njit(cache=True)
-def block_chunks_nb(nblocks):
-    """(nchunks, first): how a call's blocks are dealt out; parallel chunk p runs blocks first[p] + k nchunks.
+def block_chunks_nb():
+    """(nchunks, first): how a call's blocks are dealt out; parallel chunk p runs blocks first[p] + k nchunks
+    (none if first[p] is past the call's last block), whatever the number of blocks.
 
     Each chunk reuses one work buffer.  The blocks come sorted, alike options together, and
     their cost drifts along that order (cold Newton starts after warm ones, one side of the
@@ -1232,7 +1233,7 @@ def american_greeks_nb(is_call, spot, strike, t, rate, q, vol, sch, with_greeks,
         cell[j] = _table_cell_nb(t[o], put_r, put_q, vol[o])
     idx = idx[np.argsort(cell, kind="mergesort")]
     nblocks = (m + LANES - 1) // LANES
-    nchunks, first = block_chunks_nb(nblocks)
+    nchunks, first = block_chunks_nb()
     for c in prange(nchunks):
         if first[c] >= nblocks:
             continue

@@ -352,7 +352,7 @@ def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, vol_o
             warm[o] = usable
         idx = idx[np.argsort(moves, kind="mergesort")]
         nblocks = (m + LANES - 1) // LANES
-        nchunks, first = block_chunks_nb(nblocks)
+        nchunks, first = block_chunks_nb()
         for c in prange(nchunks):
             if first[c] >= nblocks:
                 continue

@@ -227,7 +227,7 @@ def test_blocks_are_dealt_evenly_to_threads():
     from pipeline.pricing.american_nb import block_chunks_nb
 
     for nblocks in (1, 3, 45, 64, 190, 1000):
-        nchunks, first = block_chunks_nb(nblocks)
+        nchunks, first = block_chunks_nb()
         runs = [np.arange(first[c], nblocks, nchunks) for c in range(nchunks)]
         assert np.array_equal(np.sort(np.concatenate(runs)), np.arange(nblocks))
         for threads in (2, 4):
