@@ -107,7 +107,7 @@ def implied_vol(
     vol = np.empty(s.size)
     reason = np.empty(s.size, dtype=np.int8)
     if american:
-        implied_vol_american_nb(p, c, s, k, tt, r, qq, american_scheme(), vol, reason, np.zeros(s.size, np.int64))
+        implied_vol_american_nb(p, c, s, k, tt, r, qq, american_scheme(), vol, reason, np.empty(s.size, np.int64))
     else:
         implied_vol_european_nb(p, c, s, k, tt, r, qq, vol, reason)
     return vol.reshape(shape), reason.reshape(shape)

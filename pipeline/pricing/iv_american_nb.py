@@ -293,8 +293,9 @@ def implied_vol_american_nb(price, is_call, spot, strike, t, rate, q, sch, vol_o
     trial vol; the trials are priced in blocks of LANES (compacted, so lanes idle only in
     the last block of a round), then each quote's search advances.  The first round
     starts Newton from QD and the table and also takes each boundary's vol derivative
-    (and with it the American vega, the premium model's first slope); later rounds start from the quote's previous boundary moved along that derivative,
-    which is within ~1e-5 of the new one (the vol moves by ~1e-2 and then ~1e-4 relative),
+    (and with it the American vega, the premium model's first slope); later rounds start
+    from the quote's previous boundary moved along that derivative, which is within ~1e-5
+    of the new one (the vol moves by ~1e-2 and then ~1e-4 relative),
     so Newton needs fewer steps and no QD start.
     """
     n = price.shape[0]
