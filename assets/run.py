@@ -37,6 +37,9 @@ def main() -> int:
         hedges = conn.execute(
             "SELECT position_id, triage, mark, mark_source FROM analytics.positions_daily "
             "WHERE date = (SELECT max(date) FROM analytics.positions_daily) ORDER BY position_id").fetchall()
+        picks = conn.execute(
+            "SELECT risk_profile, is_portfolio_profile, rationale FROM analytics.strategy_pick_latest "
+            "ORDER BY array_position(['conservative', 'balanced', 'aggressive'], risk_profile)").fetchall()
         alerts = conn.execute("SELECT level, rule, subject, delivery_status FROM analytics.alerts "
                               "WHERE delivery_status = 'pending' ORDER BY level, rule").fetchall()
     day, close, ltv, call_price, distance = latest
@@ -50,6 +53,8 @@ def main() -> int:
         print(f"Chain      {chain_day}: {contracts} contracts, source {source}{note}")
     for position_id, triage, mark, mark_source in hedges:
         print(f"Hedge      {position_id}: {triage}, marked {mark:.2f} ({mark_source})")
+    for profile, own, rationale in picks:
+        print(f"Strategy   {profile}{' (yours)' if own else ''}: {rationale}")
     for level, rule, subject, delivery in alerts:
         print(f"Alert      {level} {rule} ({subject}): {delivery}")
     print(f"Warehouse  {warehouse.warehouse_path()}")

@@ -19,6 +19,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.portfolio.gold_ounces import GLD_INCEPTION, gld_ounces_per_share
+from pipeline.strategies.templates import FAMILIES, SYSTEM_TEMPLATE_IDS
 
 # How far two stated collateral bases (shares, ounces, start_value / entry_price) may differ.
 SHARE_AGREEMENT_TOLERANCE: Final = 1e-6
@@ -167,6 +168,94 @@ class Hedge(_Strict):
         return self.id or f"{self.right}-{self.strike:g}-{self.expiry.isoformat()}"
 
 
+class StrategyLeg(_Strict):
+    """One leg of a user template: a target the leg picker matches to a listed contract."""
+
+    right: Literal["put", "call"]
+    side: Literal["long", "short"] = "long"
+    moneyness: float = Field(gt=0.2, le=3.0)
+    """Target strike / spot (0.95 = 5 % below spot)."""
+    tenor_days: int = Field(default=91, ge=7, le=1100)
+    tenor_min_days: int | None = Field(default=None, ge=1, le=1100)
+    tenor_max_days: int | None = Field(default=None, ge=1, le=1100)
+    weight: float = Field(default=1.0, gt=0, le=1.0)
+    """Share of the collateral this leg covers."""
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        problems: list[tuple[str, str, Any]] = []
+        if self.tenor_min_days is not None and self.tenor_min_days > self.tenor_days:
+            problems.append(("tenor_min_days", f"must not exceed tenor_days={self.tenor_days}", self.tenor_min_days))
+        if self.tenor_max_days is not None and self.tenor_max_days < self.tenor_days:
+            problems.append(("tenor_max_days", f"must not be below tenor_days={self.tenor_days}", self.tenor_max_days))
+        _raise_problems(problems)
+        return self
+
+
+class StrategyTemplateConfig(_Strict):
+    """A user hedge template (`[[strategies]]`), compared and ranked beside the system ones."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    display_name: str | None = Field(default=None, min_length=1, max_length=80)
+    family: str = "custom"
+    description: str = Field(default="", max_length=300)
+    roll_dte: int = Field(default=21, ge=0, le=365)
+    legs: list[StrategyLeg] = Field(min_length=1, max_length=6)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems: list[tuple[str, str, Any]] = []
+        if self.id in SYSTEM_TEMPLATE_IDS:
+            problems.append(("id", "is a system template id; choose another", self.id))
+        if self.family not in FAMILIES:
+            problems.append(("family", f"must be one of {', '.join(FAMILIES)}", self.family))
+        for side in ("long", "short"):
+            for right in ("put", "call"):
+                total = sum(leg.weight for leg in self.legs if leg.side == side and leg.right == right)
+                if total > 1.0 + 1e-9:
+                    problems.append(("legs", f"{side} {right} weights add up to {total:g}, above 1 (the collateral)",
+                                     total))
+        if not any(leg.side == "long" for leg in self.legs):
+            problems.append(("legs", "needs at least one long leg (a hedge buys protection)", len(self.legs)))
+        _raise_problems(problems)
+        return self
+
+
+class StrategySettings(_Strict):
+    """How the strategy engine ranks templates and grades protection cost and tail risk."""
+
+    conservative_max_cost_annual: float = Field(default=0.08, gt=0, le=1)
+    """Conservative: the largest absorbed fall among templates costing at most this a year (fraction)."""
+    aggressive_min_fall: float = Field(default=0.15, gt=0, lt=1)
+    """Aggressive: the cheapest template that still lets gold fall this far before the call."""
+    signal_discount_below: float = Field(default=-0.10, gt=-1, lt=0)
+    """NVRP = atm_iv_30d / hv20 - 1 below this: protection is cheap (DISCOUNT)."""
+    signal_rich_above: float = Field(default=0.20, gt=0, le=10)
+    """NVRP above this: protection is rich (RICH)."""
+    tail_spot_shocks: list[float] = Field(default_factory=lambda: [-0.05, -0.10, -0.20, -0.30],
+                                          min_length=1, max_length=20)
+    tail_vol_shocks: list[float] = Field(default_factory=lambda: [0.10, 0.20], max_length=20)
+    tail_loaded_above: float = Field(default=0.05, gt=0, lt=10)
+    """Tail risk (worst stress loss / equity) above this is Loaded ..."""
+    tail_extreme_above: float = Field(default=0.15, gt=0, le=10)
+    """... and above this Extreme."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems: list[tuple[str, str, Any]] = []
+        if not self.tail_loaded_above < self.tail_extreme_above:
+            problems.append(("tail_loaded_above", f"must be below tail_extreme_above={self.tail_extreme_above}",
+                             self.tail_loaded_above))
+        for i, shock in enumerate(self.tail_spot_shocks):
+            if not -1 < shock < 1:
+                problems.append((f"tail_spot_shocks.{i}", "must be a fraction between -1 and 1", shock))
+        for i, shock in enumerate(self.tail_vol_shocks):
+            if not -1 < shock <= 2:
+                problems.append((f"tail_vol_shocks.{i}", "must be a vol change between -1 and 2", shock))
+        _raise_problems(problems)
+        return self
+
+
 class Portfolio(_Strict):
     """A Lombard loan against gold collateral, with its hedges and alerting, as in portfolio.toml."""
 
@@ -179,6 +268,8 @@ class Portfolio(_Strict):
     alerts: Alerts = Field(default_factory=Alerts)
     triage: Triage = Field(default_factory=Triage)
     hedges: list[Hedge] = Field(default_factory=list, max_length=200)
+    strategy: StrategySettings = Field(default_factory=StrategySettings)
+    strategies: list[StrategyTemplateConfig] = Field(default_factory=list, max_length=50)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -203,6 +294,10 @@ class Portfolio(_Strict):
             if ids.count(hedge.position_id) > 1:
                 problems.append((f"hedges.{i}.id", "repeats another hedge's id; give each hedge a distinct id",
                                  hedge.position_id))
+        template_ids = [template.id for template in self.strategies]
+        for i, template in enumerate(self.strategies):
+            if template_ids.count(template.id) > 1:
+                problems.append((f"strategies.{i}.id", "repeats another strategy's id", template.id))
         _raise_problems(problems)
         return self
 

@@ -140,21 +140,48 @@ def replace_rows(
     rewritten without touching the rest. Either the whole replacement lands or nothing does.
     Returns the number of rows written.
     """
-    table = _check_table_name(table)
+    return replace_tables(conn, {table: frame}, where)[table]
+
+
+def replace_tables(
+    conn: duckdb.DuckDBPyConnection,
+    frames: Mapping[str, pl.DataFrame],
+    where: Mapping[str, object] | None = None,
+) -> dict[str, int]:
+    """`replace_rows` for several tables in ONE transaction: all of them land, or none does.
+
+    For tables that only make sense together (a day's strategy comparison and its scenarios).
+    Returns table -> rows written.
+    """
     clause, params = _where_clause(where)
-    staging = frame.to_arrow()
+    staged = {_check_table_name(table): f"_vault_staging_{i}" for i, table in enumerate(frames)}
     conn.execute("BEGIN TRANSACTION")
     try:
-        conn.execute(f"DELETE FROM {table} WHERE {clause}", params)
-        conn.register("_vault_staging", staging)
-        conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _vault_staging")
+        for table, frame in frames.items():
+            conn.register(staged[table], frame.to_arrow())
+            conn.execute(f"DELETE FROM {table} WHERE {clause}", params)
+            conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {staged[table]}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    finally:
-        conn.unregister("_vault_staging")
-    return frame.height
+    finally:  # after COMMIT / ROLLBACK: an aborted transaction refuses even an unregister
+        for name in staged.values():
+            conn.unregister(name)
+    return {table: frame.height for table, frame in frames.items()}
+
+
+def delete_rows(conn: duckdb.DuckDBPyConnection, tables: list[str], where: Mapping[str, object]) -> None:
+    """Delete the slice matching `where` from every table, in one transaction."""
+    clause, params = _where_clause(where)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        for table in tables:
+            conn.execute(f"DELETE FROM {_check_table_name(table)} WHERE {clause}", params)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def _where_clause(where: Mapping[str, object] | None) -> tuple[str, list[object]]:

@@ -5,9 +5,9 @@ For each day with hedges held, solve for P
     shares * P + sum_i contracts_i * 100 * value_i(P) = loan / margin_call_ltv
 
 where value_i(P) reprices hedge i at spot P with that day's surface (ATM vol, skew at strike/P,
-rate, time to expiry; intrinsic on the expiry day). Long options only, so with hedged shares
-<= collateral shares the left side strictly increases in P (put delta >= -1) and the root is
-unique. Solved by bisection in log P, vectorised across all days at once (60 halvings of a
+rate, time to expiry; intrinsic on the expiry day). With long options, or short legs that cover no
+more shares than the collateral and its long legs (collars, put spreads), the left side does not
+decrease in P (each share's net delta stays >= 0) and the root is unique. Solved by bisection in log P, vectorised across all days at once (60 halvings of a
 bracket [close/1000, 4 x max(close, unhedged call price)]: relative precision ~1e-15, far below a cent);
 scipy is not a runtime dependency. A day whose hedges alone are worth the call amount at the
 bottom of the bracket has no breach price (null).
@@ -15,6 +15,7 @@ bottom of the bracket has no breach price (null).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Final
 
 import numpy as np
@@ -43,21 +44,28 @@ def hedge_values_at(positions: pl.DataFrame, spot: np.ndarray) -> np.ndarray:
 
 
 def hedged_margin_call_prices(positions: pl.DataFrame, shares: float, loan: float,
-                              margin_call_ltv: float) -> pl.DataFrame:
-    """[date, hedged_margin_call_price] for every day in `positions` (analytics.positions_daily rows)."""
+                              margin_call_ltv: float, by: str | Sequence[str] = "date") -> pl.DataFrame:
+    """[*by, hedged_margin_call_price] for every group of `positions` rows (by default one per day).
+
+    `positions` has the analytics.positions_daily columns the repricing needs (gld_close, dte,
+    t_years, rate, atm_vol, strike, option_right, contracts; a negative `contracts` is a short
+    leg). The strategy engine groups by template and scenario instead of by day; each group's
+    bracket starts from its first row's gld_close.
+    """
+    keys = [by] if isinstance(by, str) else list(by)
     if positions.is_empty():
-        return pl.DataFrame(schema={"date": pl.Date, "hedged_margin_call_price": pl.Float64})
-    rows = positions.sort("date")
-    days = rows["date"].unique(maintain_order=True)
-    day_index = rows["date"].search_sorted(days, side="left")  # first row of each day
-    row_day = np.searchsorted(days.to_numpy(), rows["date"].to_numpy())
-    closes = rows["gld_close"].to_numpy()[day_index.to_numpy()]
+        return pl.DataFrame(schema={**{k: positions.schema[k] for k in keys}, "hedged_margin_call_price": pl.Float64})
+    rows = positions.sort(keys, maintain_order=True)
+    groups = rows.group_by(keys, maintain_order=True).agg(pl.col("gld_close").first()).with_row_index("_group")
+    row_group = rows.join(groups.select(*keys, "_group"), on=keys, how="left", maintain_order="left")[
+        "_group"].to_numpy()
+    closes = groups["gld_close"].to_numpy()
     call_value = loan / margin_call_ltv
 
-    def excess(price_per_day: np.ndarray) -> np.ndarray:
-        hedge = np.zeros(len(days))
-        np.add.at(hedge, row_day, hedge_values_at(rows, price_per_day[row_day]))
-        return shares * price_per_day + hedge - call_value
+    def excess(price_per_group: np.ndarray) -> np.ndarray:
+        hedge = np.zeros(groups.height)
+        np.add.at(hedge, row_group, hedge_values_at(rows, price_per_group[row_group]))
+        return shares * price_per_group + hedge - call_value
 
     low = np.log(closes * LOW_FRACTION)
     high = np.log(HIGH_MULTIPLE * np.maximum(closes, call_value / shares))
@@ -68,6 +76,5 @@ def hedged_margin_call_prices(positions: pl.DataFrame, shares: float, loan: floa
         high = np.where(above, mid, high)
         low = np.where(above, low, mid)
     price = np.exp(0.5 * (low + high))
-    return pl.DataFrame({"date": days, "hedged_margin_call_price": np.where(covered, np.nan, price)}).with_columns(
-        pl.col("hedged_margin_call_price").fill_nan(None)
-    )
+    return groups.select(*keys).with_columns(
+        hedged_margin_call_price=pl.Series(np.where(covered, np.nan, price)).fill_nan(None))

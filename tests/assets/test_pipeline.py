@@ -221,3 +221,66 @@ def test_duckdb_cli_from_pypi_reads_the_file(sandbox, first_run):
         capture_output=True, text=True, check=True,
     ).stdout
     assert out.split() == ["n,last", "5504,2026-10-06"]
+
+
+STRATEGY_TABLES = ("analytics.strategy_comparison", "analytics.order_preview", "analytics.strategy_scenarios",
+                   "analytics.strategy_payoff", "analytics.strategy_recommendation",
+                   "analytics.strategy_sensitivity", "analytics.protection_signal", "analytics.tail_risk_daily",
+                   "analytics.protection_cost_index", "analytics.strategy_templates",
+                   "analytics.strategy_template_legs")
+CHEAPEST_WITH_BUFFER = """
+SELECT template_id, cost_at_fill, fall_to_margin_call_hedged_pct
+FROM analytics.strategy_comparison_latest
+WHERE status = 'ok' AND fall_to_margin_call_hedged_pct >= 0.20
+ORDER BY cost_at_fill LIMIT 1
+"""
+
+
+def test_strategy_engine_fills_every_table_for_the_chain_day(sandbox, first_run):
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in STRATEGY_TABLES}
+        days = conn.execute("SELECT DISTINCT as_of, chain_source, status FROM analytics.strategy_comparison").fetchall()
+        picks = conn.execute("SELECT risk_profile, count(*) FROM analytics.strategy_recommendation "
+                             "WHERE rank = 1 GROUP BY ALL ORDER BY 1").fetchall()
+        index_sources = conn.execute("SELECT DISTINCT source FROM analytics.protection_cost_index").fetchall()
+    assert days == [(date(2026, 10, 6), "model", "ok")]
+    assert counts == {
+        "analytics.strategy_comparison": 8, "analytics.order_preview": 13,
+        "analytics.strategy_scenarios": 8 * 15 * 3 * 3, "analytics.strategy_payoff": 8 * 2 * 81,
+        "analytics.strategy_recommendation": 8 * 3, "analytics.strategy_sensitivity": 3 * 5 * 7,
+        "analytics.protection_signal": counts["analytics.protection_signal"],
+        "analytics.tail_risk_daily": 191, "analytics.protection_cost_index": 5504,
+        "analytics.strategy_templates": 8, "analytics.strategy_template_legs": 13,
+    }
+    assert counts["analytics.protection_signal"] > 4000  # every day with GVZ (or its proxy) and hv20
+    assert picks == [("aggressive", 1), ("balanced", 1), ("conservative", 1)]
+    assert index_sources == [("synthetic",)]  # the only snapshot is the model chain: not a market quote
+
+
+def test_comparison_cost_is_the_stored_ask_and_the_call_price_the_loan_formula(sandbox, first_run):
+    """protective_put_95 on 2026-10-06 (GLD 382.27): target 0.95 x 382.27 = 363.16, nearest listed
+    strike 365 on the expiry nearest 91 days (2027-01-15, 101 days); 1,000 shares = 10 contracts, so
+    cost_at_fill = 1,000 x that put's ask in analytics.chain_latest. Unhedged call price =
+    265,000 / (1,000 x 0.75) = 353.33."""
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        ask = conn.execute("SELECT ask FROM analytics.chain_latest WHERE contract = 'GLD270115P00365000'").fetchone()[0]
+        row = conn.execute("SELECT contracts, cost_at_fill, unhedged_margin_call_price, dte FROM "
+                           "analytics.strategy_comparison_latest WHERE template_id = 'protective_put_95'").fetchone()
+        cheapest = conn.execute(CHEAPEST_WITH_BUFFER).fetchall()
+    assert row[0] == 10 and row[1] == pytest.approx(1000 * ask, abs=1e-9)
+    assert row[2] == pytest.approx(353.333333, abs=5e-7) and row[3] == 101
+    assert len(cheapest) == 1 and cheapest[0][2] >= 0.20
+
+
+def test_strategy_days_are_recomputed_only_when_their_inputs_change(sandbox, first_run, materialize_all):
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        before = {t: _table_fingerprint(conn, t) for t in STRATEGY_TABLES}
+    assert materialize_all(sandbox.resources()).success
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        assert {t: _table_fingerprint(conn, t) for t in STRATEGY_TABLES} == before
+    sandbox.write_portfolio(sandbox.portfolio.read_text().replace("amount = 265000.0", "amount = 255000.0"))
+    assert materialize_all(sandbox.resources()).success
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        loans = conn.execute("SELECT DISTINCT loan FROM analytics.strategy_comparison").fetchall()
+        rows = conn.execute("SELECT count(*) FROM analytics.strategy_scenarios").fetchone()[0]
+    assert loans == [(255000.0,)] and rows == 1080
