@@ -1,21 +1,55 @@
 """Altair charts for the dashboard, rendered offline with vl-convert.
 
-The same Vega-Lite spec drives the interactive page (via the local Vega bundle) and
-the static SVG embedded in the PDF, so both show the same picture.
+The same Vega-Lite spec drives the interactive page (via the local Vega bundle) and the static
+SVG of the no-script fallback and the PDF, so all show the same picture. Charts: LTV history
+(overview), and for the strategies page a payoff chart per template, the hedged-LTV heat map and
+the protection-cost index history.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import altair as alt
 import polars as pl
 import vl_convert as vlc
+from markupsafe import Markup
 
 LTV_COLOR = "#1f5f8b"
 MARGIN_CALL_COLOR = "#c0392b"
+EQUITY_COLOR = "#1e8449"
+# Hedged-LTV cell colours: comfortable, at the margin call, far beyond it.
+HEAT_RANGE = ("#d9efe1", "#fbe3a6", "#e8877d")
 FONT_STACK = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif"
+
+Width = int | Literal["container"]
+
+
+@dataclass(frozen=True)
+class PageChart:
+    """A chart as a page embeds it: the spec vegaEmbed draws (filling its box) and a static SVG
+    shown when scripts do not run."""
+
+    spec: dict[str, Any]
+    svg: Markup
+
+
+def page_chart(build: Callable[..., alt.TopLevelMixin]) -> PageChart:
+    """Build the chart twice from `build(width=...)`: container-wide for the browser, fixed-width as SVG."""
+    return PageChart(spec=chart_spec(build(width="container")), svg=svg_markup(build()))
+
+
+def _house_style(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    """Fonts, grid and frame shared by every chart."""
+    return (
+        chart.configure(font=FONT_STACK)
+        .configure_view(stroke=None)
+        .configure_axis(labelFontSize=11, titleFontSize=12, gridColor="#e6e9ee")
+        .configure_legend(labelFontSize=11, titleFontSize=11)
+    )
 
 
 def vegalite_version() -> str:
@@ -24,9 +58,7 @@ def vegalite_version() -> str:
     return f"{major}.{minor}"
 
 
-def ltv_history_chart(
-    ltv: pl.DataFrame, *, width: int | Literal["container"] = 640, height: int = 260
-) -> alt.LayerChart:
+def ltv_history_chart(ltv: pl.DataFrame, *, width: Width = 640, height: int = 260) -> alt.LayerChart:
     """LTV over time with a labelled horizontal rule at the (latest) margin-call LTV.
 
     `width="container"` makes the browser chart fill its box; static renders
@@ -66,13 +98,110 @@ def ltv_history_chart(
             text=alt.datum(f"Margin call {margin_call_ltv:.0%}"),
         )
     )
-    return (
-        alt.layer(line, rule, label)
-        .properties(width=width, height=height)
-        .configure(font=FONT_STACK)
-        .configure_view(stroke=None)
-        .configure_axis(labelFontSize=11, titleFontSize=12, gridColor="#e6e9ee")
+    return _house_style(alt.layer(line, rule, label).properties(width=width, height=height))
+
+
+def payoff_chart(payoff: pl.DataFrame, *, width: Width = 460, height: int = 240) -> alt.LayerChart:
+    """Hedge P/L and hedged equity (USD) over the GLD price, one line style per horizon.
+
+    `payoff` has horizon (a label, legend in row order), gld_price, hedge_pnl, hedged_equity.
+    """
+    if payoff.is_empty():
+        raise ValueError("cannot chart an empty payoff")
+    horizons = payoff["horizon"].unique(maintain_order=True).to_list()
+    long = (
+        payoff.select("horizon", pl.col("gld_price").round(2), "hedge_pnl", "hedged_equity")
+        .unpivot(index=["horizon", "gld_price"], variable_name="series", value_name="usd")
+        .with_columns(pl.col("series").replace({"hedge_pnl": "Hedge P/L", "hedged_equity": "Hedged equity"}),
+                      pl.col("usd").round(0))
     )
+    lines = (
+        alt.Chart(long)
+        .mark_line(strokeWidth=2)
+        .encode(
+            x=alt.X("gld_price:Q", title="GLD price", scale=alt.Scale(zero=False),
+                    axis=alt.Axis(format="$,.0f", tickCount=6, labelOverlap="greedy")),
+            y=alt.Y("usd:Q", title="USD", axis=alt.Axis(format="$,.3~s")),
+            color=alt.Color("series:N", title=None, scale=alt.Scale(range=[LTV_COLOR, EQUITY_COLOR]),
+                            legend=alt.Legend(orient="bottom")),
+            strokeDash=alt.StrokeDash("horizon:N", title=None,
+                                      scale=alt.Scale(domain=horizons, range=[[1, 0], [6, 4], [2, 2]][: len(horizons)]),
+                                      legend=alt.Legend(orient="bottom")),
+            tooltip=[
+                alt.Tooltip("series:N", title="Series"),
+                alt.Tooltip("horizon:N", title="Horizon"),
+                alt.Tooltip("gld_price:Q", title="GLD", format="$,.2f"),
+                alt.Tooltip("usd:Q", title="USD", format="$,.0f"),
+            ],
+        )
+    )
+    zero = alt.Chart().mark_rule(color="#8a94a3", strokeWidth=1).encode(y=alt.datum(0))
+    return _house_style(alt.layer(zero, lines).properties(width=width, height=height))
+
+
+def hedged_ltv_heatmap(
+    grid: pl.DataFrame, margin_call_ltv: float, *, width: Width = 640, row_height: int = 30
+) -> alt.LayerChart:
+    """Hedged LTV per template (rows, in frame order) and GLD move (columns).
+
+    The colour scale turns amber at the margin-call LTV and red beyond it, and cells at or above the
+    margin call are outlined and their label is bold, so the call reads without colour too.
+    """
+    if grid.is_empty():
+        raise ValueError("cannot chart an empty hedged-LTV grid")
+    names = grid["display_name"].unique(maintain_order=True).to_list()
+    data = grid.with_columns(
+        pl.col("hedged_ltv").round(4), (pl.col("hedged_ltv") >= margin_call_ltv).alias("at_margin_call")
+    )
+    low = min(float(data["hedged_ltv"].min()), margin_call_ltv * 0.8)
+    high = max(float(data["hedged_ltv"].max()), margin_call_ltv * 1.2)
+    x = alt.X("spot_shock:O", title="GLD move from today", axis=alt.Axis(format="+.1~%", labelAngle=0))
+    y = alt.Y("display_name:N", title=None, sort=names, axis=alt.Axis(labelLimit=260))
+    base = alt.Chart(data).encode(x=x, y=y)
+    cells = base.mark_rect().encode(
+        color=alt.Color("hedged_ltv:Q", title="Hedged LTV",
+                        scale=alt.Scale(domain=[low, margin_call_ltv, high], range=list(HEAT_RANGE), clamp=True),
+                        legend=alt.Legend(format=".0%", values=[low, margin_call_ltv, high], orient="bottom")),
+        tooltip=[
+            alt.Tooltip("display_name:N", title="Template"),
+            alt.Tooltip("spot_shock:O", title="GLD move", format="+.1~%"),
+            alt.Tooltip("hedged_ltv:Q", title="Hedged LTV", format=".1%"),
+        ],
+    )
+    at_call = base.transform_filter(alt.datum.at_margin_call)
+    below_call = base.transform_filter(~alt.datum.at_margin_call)
+    outline = at_call.mark_rect(filled=False, stroke=MARGIN_CALL_COLOR, strokeWidth=2)
+    label = alt.Text("hedged_ltv:Q", format=".0%")
+    labels = below_call.mark_text(fontSize=11, color="#1c2430").encode(text=label)
+    call_labels = at_call.mark_text(fontSize=11, color="#1c2430", fontWeight="bold").encode(text=label)
+    return _house_style(
+        alt.layer(cells, outline, labels, call_labels).properties(width=width, height=alt.Step(row_height))
+    )
+
+
+def protection_cost_chart(cost_index: pl.DataFrame, *, width: Width = 640, height: int = 220) -> alt.LayerChart:
+    """Annualised cost of the index put over time; dots, coloured by source, mark the `real_chain` days."""
+    if cost_index.is_empty():
+        raise ValueError("cannot chart an empty protection-cost index")
+    data = cost_index.select("date", "source", pl.col("cost_annualised_pct").round(5), "real_chain")
+    x = alt.X("date:T", title=None, axis=alt.Axis(format="%Y", labelAngle=0, tickCount=8))
+    y = alt.Y("cost_annualised_pct:Q", title="Cost per year", axis=alt.Axis(format=".0%"))
+    tooltip = [
+        alt.Tooltip("date:T", title="Date", format="%Y-%m-%d"),
+        alt.Tooltip("cost_annualised_pct:Q", title="Cost per year", format=".2%"),
+        alt.Tooltip("source:N", title="Source"),
+    ]
+    layers = [alt.Chart(data.drop("real_chain")).mark_line(color=LTV_COLOR, strokeWidth=1.5)
+              .encode(x=x, y=y, tooltip=tooltip)]
+    real_chain_days = data.filter(pl.col("real_chain")).drop("real_chain")
+    if real_chain_days.height:
+        layers.append(
+            alt.Chart(real_chain_days).mark_circle(size=36, opacity=0.9)
+            .encode(x=x, y=y, tooltip=tooltip,
+                    color=alt.Color("source:N", title="Real chain", scale=alt.Scale(scheme="dark2"),
+                                    legend=alt.Legend(orient="bottom")))
+        )
+    return _house_style(alt.layer(*layers).properties(width=width, height=height))
 
 
 def chart_spec(chart: alt.TopLevelMixin) -> dict[str, Any]:
@@ -88,3 +217,9 @@ def chart_spec_json(chart: alt.TopLevelMixin) -> str:
 def chart_svg(chart: alt.TopLevelMixin) -> str:
     """Render the chart to a standalone SVG string offline (no JS, no network)."""
     return vlc.vegalite_to_svg(chart_spec(chart), vl_version=vegalite_version())
+
+
+def svg_markup(chart: alt.TopLevelMixin) -> Markup:
+    """The chart's SVG, safe to inline in a page: vl-convert escapes every text it draws
+    (axis labels may be template names from the warehouse)."""
+    return Markup(chart_svg(chart))

@@ -45,13 +45,13 @@ class StrategyDay:
 
 
 def day_market(surface: pl.DataFrame, chain: pl.DataFrame, day: date) -> DayMarket:
-    """The market of `day`: close, ATM vol and rate from the surface row, the chain's source."""
-    row = surface.filter(pl.col("date") == day)
-    if row.is_empty():
-        raise ValueError(f"as_of={day}: no GLD close on that day (the chain snapshot has no market day)")
-    values = row.row(0, named=True)
-    if values["atm_vol"] is None:
-        raise ValueError(f"as_of={day}: no ATM vol on that day")
+    """The market of `day`: close, ATM vol and rate as of that day (the last surface row on or
+    before it: a snapshot taken while Yahoo was down is priced off the last stored close, as the
+    model chain itself is), and the chain's source."""
+    known = surface.filter((pl.col("date") <= day) & pl.col("atm_vol").is_not_null()).sort("date")
+    if known.is_empty():
+        raise ValueError(f"as_of={day}: no GLD close with an ATM vol on or before that day")
+    values = known.row(-1, named=True)
     sources = sorted(chain["source"].unique().to_list())
     return DayMarket(as_of=day, spot=float(values["close"]), atm_vol=float(values["atm_vol"]),
                      rate=float(values["rate"]), chain_source="+".join(sources) or "none")
@@ -61,13 +61,17 @@ PORTFOLIO_INPUTS = {"start_date", "risk_profile", "collateral", "loan", "strateg
 """The portfolio fields a day's strategy tables depend on (hedges held and alerts do not enter)."""
 
 
+QUOTE_COLUMNS = ["contract", "expiry", "option_right", "strike", "bid", "ask", "iv", "iv_reason",
+                 "underlying_price", "source"]
+"""The chain columns a day's figures are computed from (a re-fetch with the same quotes changes nothing)."""
+
+
 def inputs_digest(chain: pl.DataFrame, book: Portfolio) -> str:
-    """Fingerprint of what a day's strategy tables are computed from: its chain quotes (their
-    count and latest fetch time, as the valuation step tracks them), the portfolio fields in
-    PORTFOLIO_INPUTS and the methodology version. A stored day with another digest is recomputed."""
-    fetched = chain["fetched_at"].max() if chain.height else None
-    text = "|".join([str(chain.height), str(fetched), book.model_dump_json(include=PORTFOLIO_INPUTS),
-                     METHODOLOGY_VERSION])
+    """Fingerprint of what a day's strategy tables are computed from: the chain's quotes
+    (QUOTE_COLUMNS, in contract order), the portfolio fields in PORTFOLIO_INPUTS and the
+    methodology version. A stored day with another digest is recomputed."""
+    quotes = chain.select(QUOTE_COLUMNS).sort("contract").write_csv()
+    text = "|".join([quotes, book.model_dump_json(include=PORTFOLIO_INPUTS), METHODOLOGY_VERSION])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -71,10 +71,11 @@ def _rationale(row: dict[str, object], profile: str, settings: StrategySettings)
     if row["cost_at_fill"] is None:
         return f"{name} could not be priced on this chain ({row['leg_notes'] or 'no usable contract'})."
     fall, cost, pct = row["fall_to_margin_call_hedged_pct"], row["cost_at_fill"], row["cost_pct_collateral"]
-    covered = " (the hedge alone covers the call)" if row["hedged_margin_call_price"] is None else ""
-    cap = f"; upside capped at {row['upside_cap_price']:.2f}" if row["upside_cap_price"] is not None else ""
-    base = (f"{name}: gold can fall {fall:.1%} before the margin call{covered} (unhedged "
-            f"{row['fall_to_margin_call_unhedged_pct']:.1%}) for ${cost:,.0f}, {pct:.2%} of collateral")
+    unhedged = row["fall_to_margin_call_unhedged_pct"]
+    cap = f"; upside capped at ${row['upside_cap_price']:,.2f}" if row["upside_cap_price"] is not None else ""
+    safety = ("keeps LTV below the margin call at any GLD price" if row["hedged_margin_call_price"] is None
+              else f"lets gold fall {fall:.1%} before the margin call")
+    base = f"{name} {safety} (unhedged {unhedged:.1%}) for ${cost:,.0f}, {pct:.2%} of collateral"
     if profile == "conservative":
         verdict = "within" if row["eligible"] else "above"
         return (f"{base} ({row['cost_annualised_pct']:.1%} a year, {verdict} the "

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from dataclasses import replace
 from datetime import date
 from html.parser import HTMLParser
@@ -13,7 +15,9 @@ import pytest
 
 from pipeline.publish.charts import chart_spec, chart_spec_json, ltv_history_chart
 from pipeline.publish.context import OverviewContext, build_overview_context, classify_status
-from pipeline.publish.site import format_pct, format_usd, publish_site, render_overview_html, vega_bundle
+from pipeline.publish.formatting import format_pct, format_signed_pct, format_usd, format_vol_points
+from pipeline.publish.site import SITE_PAGES, publish_site, render_overview_html, vega_bundle
+from pipeline.publish.strategies import StrategiesContext
 
 from .conftest import DATA_STATUS, GENERATED_AT
 
@@ -54,12 +58,28 @@ def parse_assets(html: str) -> AssetReferences:
     return parser
 
 
-def test_page_references_only_local_assets(published_site: Path) -> None:
-    assets = parse_assets((published_site / "index.html").read_text(encoding="utf-8"))
+@pytest.mark.parametrize("page", [page.file_name for page in SITE_PAGES])
+def test_pages_reference_only_local_assets(published_site: Path, page: str) -> None:
+    html = (published_site / page).read_text(encoding="utf-8")
+    assets = parse_assets(html)
 
     assert assets.script_sources == ["assets/vega-bundle.js"]
-    for reference in assets.script_sources + assets.link_targets:
+    for reference in assets.script_sources + assets.link_targets + re.findall(r'href="([^"]*)"', html):
         assert "http://" not in reference and "https://" not in reference and not reference.startswith("//")
+
+
+@pytest.mark.parametrize("page", SITE_PAGES, ids=lambda page: page.file_name)
+def test_every_page_has_language_title_as_of_and_navigation(published_site: Path, page) -> None:
+    html = (published_site / page.file_name).read_text(encoding="utf-8")
+    nav = html.split('<nav class="site-nav"', 1)[1].split("</nav>", 1)[0]
+    links = re.findall(r'<a href="([^"]+)"( aria-current="page")?>([^<]+)</a>', nav)
+
+    assert html.startswith('<!doctype html>\n<html lang="en">')
+    assert f"<title>Gold Lombard 2025 · {page.title} · Vault Dashboard</title>" in html
+    assert "Data as of 2026-10-06" in html
+    assert [(href, title) for href, _, title in links] == [("index.html", "Overview"), ("strategies.html", "Strategies")]
+    assert [href for href, current, _ in links if current] == [page.file_name]
+    assert "@media print { .site-nav { display: none; } }" in html
 
 
 def test_bundle_is_written_locally_and_exposes_vega_embed(published_site: Path) -> None:
@@ -109,33 +129,40 @@ def test_spec_json_cannot_close_its_script_tag(ltv_frame: pl.DataFrame, template
     assert json.loads(spec_block) == json.loads(chart_spec_json(ltv_history_chart(ltv_frame, width="container")))
 
 
-def test_republish_replaces_page_and_keeps_identical_bundle(
-    overview_context: OverviewContext, ltv_frame: pl.DataFrame, templates_dir: Path, bundle_cache_dir: Path, tmp_path: Path
+def test_republish_replaces_pages_and_keeps_identical_bundle(
+    overview_context: OverviewContext, ltv_frame: pl.DataFrame, strategies_context: StrategiesContext,
+    templates_dir: Path, bundle_cache_dir: Path, tmp_path: Path
 ) -> None:
     out_dir = tmp_path / "public"
-    publish_site(overview_context, ltv_frame, out_dir, templates_dir, bundle_cache_dir=bundle_cache_dir)
+    publish_site(overview_context, ltv_frame, strategies_context, out_dir, templates_dir,
+                 bundle_cache_dir=bundle_cache_dir)
     bundle_mtime = (out_dir / "assets" / "vega-bundle.js").stat().st_mtime_ns
 
-    renamed = replace(overview_context, portfolio_name="Second run")
-    publish_site(renamed, ltv_frame, out_dir, templates_dir, bundle_cache_dir=bundle_cache_dir)
+    publish_site(replace(overview_context, portfolio_name="Second run"), ltv_frame,
+                 replace(strategies_context, portfolio_name="Second run"), out_dir, templates_dir,
+                 bundle_cache_dir=bundle_cache_dir)
 
     assert "Second run" in (out_dir / "index.html").read_text(encoding="utf-8")
+    assert "Second run" in (out_dir / "strategies.html").read_text(encoding="utf-8")
     assert (out_dir / "assets" / "vega-bundle.js").stat().st_mtime_ns == bundle_mtime
     assert sorted(path.name for path in tmp_path.iterdir()) == ["public"]  # no staging left behind
 
 
 def test_failed_render_leaves_the_published_site_untouched(
-    published_site: Path, overview_context: OverviewContext, ltv_frame: pl.DataFrame, bundle_cache_dir: Path, tmp_path: Path
+    published_site: Path, overview_context: OverviewContext, ltv_frame: pl.DataFrame,
+    strategies_context: StrategiesContext, templates_dir: Path, bundle_cache_dir: Path, tmp_path: Path
 ) -> None:
+    """The overview renders; the strategies page fails: nothing of either run may land."""
     broken_templates = tmp_path / "templates"
-    broken_templates.mkdir()
-    (broken_templates / "index.html").write_text("{{ ctx.no_such_field }}", encoding="utf-8")
-    before = (published_site / "index.html").read_bytes()
+    shutil.copytree(templates_dir, broken_templates)
+    (broken_templates / "strategies.html").write_text("{{ ctx.no_such_field }}", encoding="utf-8")
+    before = {path: path.read_bytes() for path in published_site.rglob("*") if path.is_file()}
 
     with pytest.raises(Exception, match="no_such_field"):
-        publish_site(overview_context, ltv_frame, published_site, broken_templates, bundle_cache_dir=bundle_cache_dir)
+        publish_site(replace(overview_context, portfolio_name="Never published"), ltv_frame, strategies_context,
+                     published_site, broken_templates, bundle_cache_dir=bundle_cache_dir)
 
-    assert (published_site / "index.html").read_bytes() == before
+    assert {path: path.read_bytes() for path in published_site.rglob("*") if path.is_file()} == before
     assert [path.name for path in published_site.parent.iterdir()] == ["public"]
 
 
@@ -166,6 +193,11 @@ def test_number_filters() -> None:
     assert format_pct(0.6134) == "61.3%"
     assert format_usd(333.3333, 2) == "$333.33"
     assert format_usd(-1234.5) == "-$1,234"
+    assert format_usd(-0.2) == "$0"  # never "-$0"
+    assert [format_signed_pct(v) for v in (-0.10, 0.0, 0.05, 0.025, -0.0001, 0.2503)] == [
+        "-10%", "0%", "+5%", "+2.5%", "0%", "+25%"]
+    assert [format_vol_points(v) for v in (-0.05, 0.0, 0.10, -0.025)] == [
+        "-5 vol pts", "0 vol pts", "+10 vol pts", "-2.5 vol pts"]
 
 
 def test_bundle_cache_is_reused_not_rebuilt(bundle_cache_dir: Path) -> None:

@@ -33,7 +33,7 @@ def test_every_table_of_the_day_loads_into_its_declared_table(chain, scratch):
         assert wh.replace_rows(scratch, table, frame, where={"as_of": AS_OF}) == frame.height > 0
 
 
-def test_the_digest_follows_chain_and_portfolio_but_not_held_hedges(chain):
+def test_the_digest_follows_quotes_and_portfolio_but_not_fetch_times_or_held_hedges(chain):
     book = parse_portfolio(PORTFOLIO)
     base = inputs_digest(chain, book)
     hedged = parse_portfolio({**PORTFOLIO, "hedges": [{"right": "put", "strike": 350.0, "expiry": date(2026, 6, 18),
@@ -42,4 +42,20 @@ def test_the_digest_follows_chain_and_portfolio_but_not_held_hedges(chain):
     assert inputs_digest(chain, parse_portfolio({**PORTFOLIO, "loan": {"amount": 260000.0}})) != base
     assert inputs_digest(chain, parse_portfolio({**PORTFOLIO, "strategy": {"aggressive_min_fall": 0.2}})) != base
     refetched = chain.with_columns(fetched_at=pl.col("fetched_at") + pl.duration(minutes=5))
-    assert inputs_digest(refetched, book) != base
+    assert inputs_digest(refetched.reverse(), book) == base  # the same quotes fetched again, in any order
+    requoted = chain.with_columns(ask=pl.when(pl.col("contract") == chain["contract"][0]).then(pl.col("ask") + 0.05)
+                                  .otherwise(pl.col("ask")))
+    assert inputs_digest(requoted, book) != base
+
+
+def test_a_snapshot_after_the_last_close_is_priced_off_the_last_close():
+    """Live mode with Yahoo down stores a model chain for today from the last stored close."""
+    from pipeline.strategies.engine import day_market
+
+    surface = pl.DataFrame({"date": [date(2026, 10, 5), date(2026, 10, 6)], "close": [380.0, 382.27],
+                            "atm_vol": [0.25, 0.2517], "rate": [0.038, 0.0379]})
+    chain = pl.DataFrame({"source": ["model"]})
+    market = day_market(surface, chain, date(2026, 12, 4))
+    assert (market.as_of, market.spot, market.atm_vol, market.chain_source) == (date(2026, 12, 4), 382.27, 0.2517, "model")
+    with pytest.raises(ValueError, match="as_of=2004-01-02: no GLD close"):
+        day_market(surface, chain, date(2004, 1, 2))
