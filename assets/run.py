@@ -1,10 +1,15 @@
-"""`make run`: validate the portfolio, run the daily job once, say where the outputs are.
+"""`make run`: validate the portfolio, run the daily job once, say where the outputs are and where the time went.
 
-Runs the same job the schedule runs, through the Dagster instance in DAGSTER_HOME (the Makefile
-points it at this project), so the run also shows up in the Dagster UI.
+Runs the job the schedule runs (`daily_refresh`, same assets and checks), through the Dagster
+instance in DAGSTER_HOME (the Makefile points it at this project), so the run also shows up in the
+Dagster UI. A one-shot run executes its steps in this one process: the daemon's multiprocess
+executor starts a process per step (~2.5 s each), which is most of a warm run's time otherwise.
+A second `make run` on the same warehouse refuses while one is going (pipeline.warehouse.run_lock).
 """
 
+import os
 import sys
+import time
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -15,13 +20,58 @@ from pipeline.market import embedded, options
 
 
 def main() -> int:
+    started = time.monotonic()
     try:
         book = config.load_portfolio(paths.portfolio_path())
     except config.PortfolioConfigError as error:
         print(error, file=sys.stderr)
         return 2
+    try:
+        with warehouse.run_lock(warehouse.warehouse_path()):
+            return _run(book, started)
+    except warehouse.RunInProgressError as error:
+        print(error, file=sys.stderr)
+        return 3
+
+
+def _load_kernels() -> float:
+    """Seconds to load (or, with an empty .numba_cache, compile) the pricing kernels the run uses."""
+    start = time.monotonic()
+    from pipeline.pricing import american_greeks, american_price, bs_greeks, implied_vol
+
+    american_greeks(False, 100.0, 95.0, 0.25, 0.04, 0.004, 0.2)
+    american_price(False, 100.0, 95.0, 0.25, 0.04, 0.004, 0.2)
+    bs_greeks(False, 100.0, 95.0, 0.25, 0.04, 0.004, 0.2)
+    implied_vol(3.0, False, 100.0, 95.0, 0.25, 0.04, 0.004, american=True)
+    return time.monotonic() - start
+
+
+def _step_seconds(result: dg.JobExecutionResult) -> list[tuple[str, float]]:
+    """(step, seconds) of every successful step, slowest first."""
+    steps = [(event.step_key, event.event_specific_data.duration_ms / 1000.0) for event in result.all_events
+             if event.is_step_success and event.step_key]
+    return sorted(steps, key=lambda step: -step[1])
+
+
+def _timing_line(setup: float | None, definitions: float, kernels: float, result: dg.JobExecutionResult,
+                 total: float) -> str:
+    steps = _step_seconds(result)
+    slowest = ", ".join(f"{name} {seconds:.1f}" for name, seconds in steps[:5])
+    parts = ([f"setup (environment, system packages, Python start) {setup:.1f} s"] if setup is not None else []) + [
+        f"definitions {definitions:.1f} s", f"kernels {kernels:.1f} s",
+        f"{len(steps)} steps {sum(s for _, s in steps):.1f} s (slowest: {slowest})", f"run total {total:.1f} s"]
+    return "Time       " + "; ".join(parts)
+
+
+def _run(book: config.Portfolio, started: float) -> int:
+    make_started = os.environ.get("VAULT_MAKE_STARTED")
+    setup = time.time() - float(make_started) - (time.monotonic() - started) if make_started else None
+    kernels = _load_kernels()
+    loading = time.monotonic()
     instance = dg.DagsterInstance.get()
     job = dg.reconstructable(_daily_job)
+    _daily_job()  # load the definitions once here, so their time is said apart from the steps'
+    definitions = time.monotonic() - loading
     snapshot_day = _snapshot_partition()
     result = dg.execute_job(job, instance=instance, tags={"dagster/partition": snapshot_day})
     if not result.success:
@@ -60,6 +110,7 @@ def main() -> int:
     print(f"Warehouse  {warehouse.warehouse_path()}")
     print(f"Site       {paths.site_dir() / 'index.html'}")
     print(f"Reports    {', '.join(str(p) for p in reports) or '(none)'}")
+    print(_timing_line(setup, definitions, kernels, result, time.monotonic() - started))
     return 0
 
 
@@ -84,9 +135,10 @@ def _snapshot_partition() -> str:
 
 
 def _daily_job() -> dg.JobDefinition:
+    """`daily_refresh` with every step in this process (the definitions keep the daemon's executor)."""
     from assets.definitions import defs
 
-    return defs.resolve_job_def("daily_refresh")
+    return defs.resolve_job_def("daily_refresh").with_executor_def(dg.in_process_executor)
 
 
 if __name__ == "__main__":

@@ -7,11 +7,15 @@ rows. Files are written in a 1.x storage format so the DuckDB CLI from PyPI can 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import re
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Final
 
 import duckdb
 import polars as pl
@@ -29,8 +33,22 @@ REBUILDABLE_SCHEMAS = frozenset({"analytics"})
 _QUALIFIED_NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 
 
+LOCK_WAIT_SECONDS: Final = 60.0
+"""How long a writer waits for another process's connection to let go of the file (VAULT_LOCK_WAIT_SECONDS)."""
+FIRST_BACKOFF_SECONDS: Final = 0.1
+MAX_BACKOFF_SECONDS: Final = 2.0
+
+
 class SchemaMismatchError(RuntimeError):
     """A stored raw table no longer matches warehouse/schema/ and cannot be rebuilt safely."""
+
+
+class WarehouseBusyError(RuntimeError):
+    """Another process kept the DuckDB file locked for longer than the writer may wait."""
+
+
+class RunInProgressError(RuntimeError):
+    """Another `make run` holds the warehouse's run lock."""
 
 
 def warehouse_path() -> Path:
@@ -38,15 +56,67 @@ def warehouse_path() -> Path:
     return Path(os.environ.get("VAULT_WAREHOUSE") or DEFAULT_WAREHOUSE).expanduser()
 
 
-def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse file (created if missing unless read-only)."""
+def lock_wait_seconds() -> float:
+    """`VAULT_LOCK_WAIT_SECONDS`, else LOCK_WAIT_SECONDS."""
+    return float(os.environ.get("VAULT_LOCK_WAIT_SECONDS") or LOCK_WAIT_SECONDS)
+
+
+def connect(path: Path | str, read_only: bool = False, wait_seconds: float | None = None) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse file (created if missing unless read-only).
+
+    DuckDB lets one process write a file, and a reader in another process (a SQL session, the
+    DuckDB CLI) blocks the writer too. A connection refused for a lock is retried with backoff
+    (0.1 s doubling to 2 s) for up to `wait_seconds` (default lock_wait_seconds()), then
+    WarehouseBusyError says which file and what held it. Nothing was written meanwhile.
+    """
     path = Path(path)
-    if read_only:
-        return duckdb.connect(str(path), read_only=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(
-        str(path), config={"storage_compatibility_version": STORAGE_COMPATIBILITY_VERSION}
-    )
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + (lock_wait_seconds() if wait_seconds is None else wait_seconds)
+    backoff = FIRST_BACKOFF_SECONDS
+    while True:
+        try:
+            if read_only:
+                return duckdb.connect(str(path), read_only=True)
+            return duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_COMPATIBILITY_VERSION})
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise
+            if time.monotonic() + backoff > deadline:
+                raise WarehouseBusyError(
+                    f"warehouse {path} is locked by another process and stayed locked for "
+                    f"{(lock_wait_seconds() if wait_seconds is None else wait_seconds):g} s "
+                    f"(close other DuckDB sessions on it, or raise VAULT_LOCK_WAIT_SECONDS): {error}") from None
+            time.sleep(backoff)
+            backoff = min(2 * backoff, MAX_BACKOFF_SECONDS)
+
+
+@contextmanager
+def run_lock(path: Path | str) -> Iterator[None]:
+    """Hold `<warehouse>.runlock` for a whole run; a second run refuses at once, saying who has it.
+
+    An advisory flock: the kernel releases it when the holder exits, even after kill -9, so a
+    crashed run never leaves a stale lock behind.
+    """
+    lock_path = Path(f"{path}.runlock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown process"
+            raise RunInProgressError(f"another run is using {path} ({holder}); wait for it to finish") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}, started {datetime.now(timezone.utc):%Y-%m-%d %H:%M:%S} UTC")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextmanager

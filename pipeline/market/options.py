@@ -17,6 +17,7 @@ from typing import Literal
 import polars as pl
 
 from pipeline.market import calendar
+from pipeline.market.quotes import QUOTES_SCHEMA
 from pipeline.market.yahoo import YAHOO_SOURCE, LiveFetchError, call_with_deadline
 
 # One request per expiry (~25 for GLD): the chain gets this many times the per-request deadline.
@@ -30,8 +31,6 @@ def _quotes_from_pandas(table: object, symbol: str, expiry: date, right: str,
                         snapshot_date: date, underlying_price: float | None,
                         fetched_at: datetime) -> pl.DataFrame:
     """One side of one expiry (yfinance pandas frame) -> `raw.option_quotes` rows."""
-    from pipeline.pricing.chain import QUOTES_SCHEMA
-
     frame = pl.from_pandas(table)  # type: ignore[arg-type]
     if frame.is_empty():
         return pl.DataFrame(schema=QUOTES_SCHEMA)
@@ -72,8 +71,6 @@ def fetch_chain(symbol: str, snapshot_date: date, deadline_s: float, fetched_at:
     miss the deadline are listed in `errors`; the rows of the others are kept.
     """
     import yfinance  # imported lazily: only live runs pay for it
-
-    from pipeline.pricing.chain import QUOTES_SCHEMA
 
     started = time.monotonic()
     ticker = yfinance.Ticker(symbol)

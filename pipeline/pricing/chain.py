@@ -18,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from pipeline.market import listing
+from pipeline.market.quotes import QUOTES_SCHEMA
 from pipeline.pricing.api import (GLD_EXPENSE_RATIO_Q, IVReason, american_greeks, american_price,
                                   implied_vol)
 from pipeline.pricing.skew import skew_vol
@@ -40,13 +41,6 @@ WIDE_SPREAD_PCT = 0.25   # (ask - bid) / mid above this is flagged
 FLAG_COLUMNS = ("flag_zero_bid", "flag_crossed", "flag_wide_spread", "flag_stale_last",
                 "flag_no_vendor_iv", "flag_iv_failed")
 
-QUOTES_SCHEMA = {
-    "snapshot_date": pl.Date, "symbol": pl.Utf8, "contract": pl.Utf8, "expiry": pl.Date,
-    "option_right": pl.Utf8, "strike": pl.Float64, "bid": pl.Float64, "ask": pl.Float64,
-    "last": pl.Float64, "volume": pl.Int64, "open_interest": pl.Int64, "vendor_iv": pl.Float64,
-    "underlying_price": pl.Float64, "last_trade_at": pl.Datetime("us", "UTC"), "source": pl.Utf8,
-    "fetched_at": pl.Datetime("us", "UTC"),
-}
 
 
 def occ_contract(symbol: pl.Expr, expiry: pl.Expr, right: pl.Expr, strike: pl.Expr) -> pl.Expr:

@@ -12,6 +12,7 @@ from pathlib import Path
 import polars as pl
 
 from pipeline.market import embedded
+from pipeline.market.quotes import QUOTES_SCHEMA
 from pipeline.pricing import chain
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "SPY_chain_2026-07-24_cboe_eod.csv"
@@ -33,7 +34,7 @@ def spy_quotes() -> pl.DataFrame:
         last_trade_at=pl.col("last_trade_time").str.to_datetime(time_zone="America/New_York", strict=False)
         .dt.convert_time_zone("UTC"),
         source=pl.lit("cboe"), fetched_at=pl.col("fetched_at_utc").str.to_datetime(time_zone="UTC"),
-    ).cast(chain.QUOTES_SCHEMA)
+    ).cast(QUOTES_SCHEMA)
 
 
 def parity_carry(quotes: pl.DataFrame, rate: float) -> pl.DataFrame:

@@ -6,6 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from pipeline.market.quotes import QUOTES_SCHEMA
 from pipeline.pricing import chain
 from pipeline.pricing.skew import skew_vol
 
@@ -47,7 +48,7 @@ def test_model_chain_shape_and_provenance(model: pl.DataFrame) -> None:
     assert model["expiry"].min() > DAY and model["expiry"].max() <= date(2029, 4, 1)
     assert (model["bid"] <= model["ask"]).all() and (model["bid"] >= 0).all()
     assert model.select(pl.col("last").is_null().all(), pl.col("volume").is_null().all()).row(0) == (True, True)
-    assert model.columns == list(chain.QUOTES_SCHEMA)
+    assert model.columns == list(QUOTES_SCHEMA)
     # vendor_iv carries the skew model vol of each contract
     t = np.array([(e - DAY).days for e in model["expiry"].to_list()]) / 365
     expected = skew_vol(0.25, model["strike"].to_numpy() / 450.0, t)
@@ -118,7 +119,7 @@ def test_bad_rows_are_kept_and_flagged() -> None:
         "no_vendor_iv": {"vendor_iv": 0.0},
     }
     rows = [{**base, **change, "contract": name} for name, change in cases.items()]
-    frame = pl.DataFrame(rows, schema=chain.QUOTES_SCHEMA)
+    frame = pl.DataFrame(rows, schema=QUOTES_SCHEMA)
     got = {r["contract"]: r for r in chain.value_quotes(frame, RATES).iter_rows(named=True)}
     assert len(got) == len(cases)
     # 45-day ATM put at mid 10.20: ATM approximation 0.4*S*vol*sqrt(t) -> vol = 10.2/(0.4*450*0.3511) = 0.161
