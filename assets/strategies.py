@@ -34,6 +34,7 @@ VALUATIONS = _key("option_valuations")
 TEMPLATE_TABLES = ("strategy_templates", "strategy_template_legs")
 DAY_TABLES = ("strategy_comparison", "order_preview", "strategy_scenarios", "strategy_payoff",
               "strategy_recommendation", "strategy_sensitivity")
+SIGNAL_TABLES = ("protection_signal", "tail_risk_daily", "protection_cost_index")
 
 
 @dg.multi_asset(
