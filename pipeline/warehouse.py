@@ -188,8 +188,17 @@ def apply_schema(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(_sql_files("views"))
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
+
+
+def _rollback(conn: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction; a COMMIT that failed (e.g. disk full) has already done it,
+    and its error, not "no transaction is active", is the one to report."""
+    try:
+        conn.execute("ROLLBACK")
+    except duckdb.TransactionException:
+        pass
 
 
 def _check_table_name(table: str) -> str:
@@ -233,7 +242,7 @@ def replace_tables(
             conn.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {staged[table]}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
     finally:  # after COMMIT / ROLLBACK: an aborted transaction refuses even an unregister
         for name in staged.values():
@@ -250,7 +259,7 @@ def delete_rows(conn: duckdb.DuckDBPyConnection, tables: list[str], where: Mappi
             conn.execute(f"DELETE FROM {_check_table_name(table)} WHERE {clause}", params)
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import shutil
+import socket
 import ssl
 import subprocess
+import threading
 from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
@@ -378,3 +380,45 @@ def test_implicit_tls(smtp_server_factory: StartSmtp, self_signed_cert: tuple[Pa
     settings = plain_settings(server.port, tls="ssl", ca_file=cert)
     log, result = deliver_pending(pending_log(), settings, RECIPIENTS, None, T0)
     assert result.sent == 2 and len(server.handler.messages) == 1
+
+
+def _server_that_hangs_up_during_data() -> tuple[int, threading.Thread]:
+    """A loopback SMTP server that accepts the envelope, reads part of the message, then closes the
+    connection: the relay going down mid-message."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection, listener:
+            reader = connection.makefile("rb")
+            connection.sendall(b"220 relay ready\r\n")
+            while line := reader.readline():
+                verb = line[:4].upper()
+                if verb in (b"EHLO", b"HELO"):
+                    connection.sendall(b"250 relay\r\n")
+                elif verb in (b"MAIL", b"RCPT"):
+                    connection.sendall(b"250 ok\r\n")
+                elif verb == b"DATA":
+                    connection.sendall(b"354 go ahead\r\n")
+                    reader.read(200)  # part of the message, then the line drops
+                    return
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener.getsockname()[1], thread
+
+
+def test_relay_dropping_mid_message_keeps_the_alerts_pending_and_the_retry_sends_once(
+        smtp_server: RunningSmtp) -> None:
+    port, thread = _server_that_hangs_up_during_data()
+    log, result = deliver_pending(pending_log(), plain_settings(port), RECIPIENTS, None, T0, timeout=5)
+    thread.join(timeout=5)
+    assert (result.sent, result.pending) == (0, 2) and result.error
+    assert log["delivery_status"].to_list() == ["pending", "pending"] and log["attempts"].to_list() == [1, 1]
+    assert log["last_error"].drop_nulls().len() == 2
+    retried, again = deliver_pending(log, plain_settings(smtp_server.port), RECIPIENTS, None, T0 + timedelta(hours=1))
+    assert (again.sent, again.pending) == (2, 0)
+    assert retried["delivery_status"].to_list() == ["sent", "sent"] and retried["attempts"].to_list() == [2, 2]
+    assert len(smtp_server.handler.messages) == 1  # one message for both alerts, sent once
