@@ -73,7 +73,8 @@ def _rationale(row: dict[str, object], profile: str, settings: StrategySettings)
     fall, cost, pct = row["fall_to_margin_call_hedged_pct"], row["cost_at_fill"], row["cost_pct_collateral"]
     unhedged = row["fall_to_margin_call_unhedged_pct"]
     cap = f"; upside capped at ${row['upside_cap_price']:,.2f}" if row["upside_cap_price"] is not None else ""
-    safety = ("keeps LTV below the margin call at any GLD price" if row["hedged_margin_call_price"] is None
+    safety = (f"keeps LTV below the margin call at any GLD price until {row['expiry']}"
+              if row["hedged_margin_call_price"] is None
               else f"lets gold fall {fall:.1%} before the margin call")
     base = f"{name} {safety} (unhedged {unhedged:.1%}) for ${cost:,.0f}, {pct:.2%} of collateral"
     if profile == "conservative":
