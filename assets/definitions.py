@@ -2,14 +2,14 @@
 
 import dagster as dg
 
-from assets import alerts, analytics, ingest, options, publish, strategies
+from assets import alerts, analytics, audit, ingest, options, publish, strategies
 from assets.checks import raw_checks
 from assets.resources import default_resources
 from assets.schedules import daily_refresh_job, daily_refresh_schedule, warehouse_safe_executor
 from assets.sensors import alerts_after_successful_run, evaluate_alerts_job
 
 # Listed once here so tests can materialize exactly what the code location serves.
-ALL_ASSETS = dg.load_assets_from_modules([ingest, options, analytics, strategies, publish, alerts])
+ALL_ASSETS = dg.load_assets_from_modules([ingest, options, analytics, strategies, publish, audit, alerts])
 ALL_CHECKS = [*raw_checks]
 
 defs = dg.Definitions(

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import PrivateAttr
 
 from pipeline import config, paths, warehouse
 
@@ -20,13 +21,17 @@ WAREHOUSE_TAG = {"vault/warehouse": "duckdb"}
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse file."""
+    """The DuckDB warehouse file; rows written through it carry the run's id (pipeline.warehouse)."""
 
     path: str
+    _run_id: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        self._run_id = context.run_id
 
     @contextmanager
     def open(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.open_warehouse(Path(self.path), read_only=read_only) as conn:
+        with warehouse.open_warehouse(Path(self.path), read_only=read_only, run_id=self._run_id) as conn:
             yield conn
 
 
@@ -53,10 +58,11 @@ class MarketDataResource(dg.ConfigurableResource):
 
 
 class OutputsResource(dg.ConfigurableResource):
-    """Where the static site and the PDF reports are published."""
+    """Where the static site, the PDF reports and the audit exports are published."""
 
     site_dir: str
     reports_dir: str
+    audit_dir: str
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
@@ -65,5 +71,6 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "warehouse": WarehouseResource(path=str(warehouse.warehouse_path())),
         "portfolio": PortfolioResource(path=str(paths.portfolio_path())),
         "market": MarketDataResource(live=paths.live_mode()),
-        "outputs": OutputsResource(site_dir=str(paths.site_dir()), reports_dir=str(paths.reports_dir())),
+        "outputs": OutputsResource(site_dir=str(paths.site_dir()), reports_dir=str(paths.reports_dir()),
+                                   audit_dir=str(paths.audit_dir())),
     }

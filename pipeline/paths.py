@@ -24,6 +24,11 @@ def reports_dir() -> Path:
     return _env_path("VAULT_REPORTS_DIR", PROJECT_ROOT / "build" / "reports")
 
 
+def audit_dir() -> Path:
+    """Audit exports (Parquet + manifest per run day): `VAULT_AUDIT_DIR`, default `build/audit`."""
+    return _env_path("VAULT_AUDIT_DIR", PROJECT_ROOT / "build" / "audit")
+
+
 def portfolio_path() -> Path:
     """Portfolio configuration: `VAULT_PORTFOLIO`, default `portfolio.toml` at the root."""
     return _env_path("VAULT_PORTFOLIO", PROJECT_ROOT / "portfolio.toml")

@@ -20,6 +20,7 @@ from typing import Final
 import duckdb
 import polars as pl
 
+from pipeline.methodology import METHODOLOGY_VERSION
 from pipeline.paths import PROJECT_ROOT
 
 SCHEMA_DIR = PROJECT_ROOT / "warehouse"
@@ -119,13 +120,26 @@ def run_lock(path: Path | str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+MANUAL_RUN_ID: Final = "manual"
+"""The run id stamped on rows written outside a Dagster run (a script, a notebook)."""
+
+
 @contextmanager
-def open_warehouse(path: Path | str, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Connection context manager; applies the schema first when writable."""
+def open_warehouse(path: Path | str, read_only: bool = False,
+                   run_id: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Connection context manager; applies the schema first when writable.
+
+    A writable connection also carries the audit stamp: every analytics row it inserts gets
+    `run_id` (this run's, else MANUAL_RUN_ID) and `methodology_version` from the schema's column
+    defaults (the session variables vault_run_id / vault_methodology_version), so no writer can
+    forget them.
+    """
     conn = connect(path, read_only=read_only)
     try:
         if not read_only:
             apply_schema(conn)
+            conn.execute("SET VARIABLE vault_run_id = ?", [run_id or MANUAL_RUN_ID])
+            conn.execute("SET VARIABLE vault_methodology_version = ?", [METHODOLOGY_VERSION])
         yield conn
     finally:
         conn.close()

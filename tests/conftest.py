@@ -37,6 +37,10 @@ class Sandbox:
     reports_dir: Path
     portfolio: Path
 
+    @property
+    def audit_dir(self) -> Path:
+        return self.root / "audit"
+
     def write_portfolio(self, text: str) -> Path:
         self.portfolio.write_text(text)
         return self.portfolio
@@ -58,6 +62,7 @@ class Sandbox:
         monkeypatch.setenv("VAULT_WAREHOUSE", str(self.warehouse))
         monkeypatch.setenv("VAULT_SITE_DIR", str(self.site_dir))
         monkeypatch.setenv("VAULT_REPORTS_DIR", str(self.reports_dir))
+        monkeypatch.setenv("VAULT_AUDIT_DIR", str(self.audit_dir))
         monkeypatch.setenv("VAULT_PORTFOLIO", str(self.portfolio))
         monkeypatch.delenv("VAULT_LIVE", raising=False)
         for variable in [v for v in os.environ if v.startswith("VAULT_SMTP_")]:
@@ -71,7 +76,8 @@ class Sandbox:
             "warehouse": WarehouseResource(path=str(self.warehouse)),
             "portfolio": PortfolioResource(path=str(self.portfolio)),
             "market": MarketDataResource(live=live, deadline_seconds=deadline_seconds),
-            "outputs": OutputsResource(site_dir=str(self.site_dir), reports_dir=str(self.reports_dir)),
+            "outputs": OutputsResource(site_dir=str(self.site_dir), reports_dir=str(self.reports_dir),
+                                       audit_dir=str(self.audit_dir)),
         }
 
 

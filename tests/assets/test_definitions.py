@@ -33,6 +33,7 @@ PINNED_ASSETS = {
     "analytics/protection_cost_index",
     "publish/site",
     "publish/report_pdf",
+    "publish/audit",
 }
 PINNED_CHECKS = {
     f"raw/{table}:{check}"

@@ -35,7 +35,7 @@ TABLES = {
     "analytics.strategy_scenarios": "as_of, template_id, horizon, spot_shock, vol_shock",
     "analytics.protection_cost_index": "date", "analytics.tail_risk_daily": "date",
 }
-VOLATILE = {"fetched_at"}
+VOLATILE = {"fetched_at", "run_id"}
 KILLED_IN = ["raw__prices_daily", "raw__option_quotes", "analytics__option_valuations",
              "analytics__synthetic_chain_daily", "analytics__positions_daily", "analytics__ltv_daily",
              "strategy_engine", "protection_signals", "publish__site", "publish__report_pdf", "analytics__alerts"]
@@ -45,6 +45,7 @@ def _env(box: Sandbox, dagster_home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VAULT_")}
     return {**env, "VAULT_WAREHOUSE": str(box.warehouse), "VAULT_SITE_DIR": str(box.site_dir),
             "VAULT_REPORTS_DIR": str(box.reports_dir), "VAULT_PORTFOLIO": str(box.portfolio),
+            "VAULT_AUDIT_DIR": str(box.audit_dir),
             "DAGSTER_HOME": str(dagster_home), "PYTHONUNBUFFERED": "1"}
 
 

@@ -27,7 +27,9 @@ CREATE TABLE IF NOT EXISTS analytics.ltv_daily (
     portfolio_delta               DOUBLE  NOT NULL,  -- shares + hedge deltas (share equivalents)
     portfolio_gamma               DOUBLE  NOT NULL,  -- per 1 USD GLD move
     portfolio_theta               DOUBLE  NOT NULL,  -- USD per calendar day
-    portfolio_vega                DOUBLE  NOT NULL   -- USD per vol point
+    portfolio_vega                DOUBLE  NOT NULL,   -- USD per vol point
+    methodology_version VARCHAR NOT NULL DEFAULT getvariable('vault_methodology_version'),  -- pipeline/methodology.py
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id')  -- the Dagster run that wrote the row
 );
 
 CREATE TABLE IF NOT EXISTS analytics.positions_daily (
@@ -57,5 +59,7 @@ CREATE TABLE IF NOT EXISTS analytics.positions_daily (
     vega            DOUBLE  NOT NULL,  -- USD per vol point
     triage          VARCHAR NOT NULL,  -- EXPIRED | ROLL | HARVEST | PROTECTING | IDLE
     triage_rule     VARCHAR NOT NULL,  -- the rule that fired, with its numbers
+    methodology_version VARCHAR NOT NULL DEFAULT getvariable('vault_methodology_version'),  -- pipeline/methodology.py
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id'),  -- the Dagster run that wrote the row
     PRIMARY KEY (date, position_id)
 );

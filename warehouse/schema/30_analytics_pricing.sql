@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS analytics.option_valuations (
     flag_iv_failed    BOOLEAN  NOT NULL,  -- iv_reason <> 0
     quality_flags     VARCHAR  NOT NULL,  -- the raised flags, comma-separated ('' = clean)
     fetched_at        TIMESTAMPTZ NOT NULL, -- of the quote (a re-fetched day is valued again)
+    methodology_version VARCHAR NOT NULL DEFAULT getvariable('vault_methodology_version'),  -- pipeline/methodology.py
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id'),  -- the Dagster run that wrote the row
     PRIMARY KEY (snapshot_date, contract)
 );
 
@@ -69,7 +71,9 @@ CREATE TABLE IF NOT EXISTS analytics.vol_surface_daily (
     hv20               DOUBLE,            -- GLD realised vol, log returns, ddof 1, x sqrt(252)
     hv60               DOUBLE,
     hv252              DOUBLE,
-    vrp_30d_20d        DOUBLE             -- atm_iv_30d / hv20
+    vrp_30d_20d        DOUBLE,             -- atm_iv_30d / hv20
+    methodology_version VARCHAR NOT NULL DEFAULT getvariable('vault_methodology_version'),  -- pipeline/methodology.py
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id')  -- the Dagster run that wrote the row
 );
 
 -- Backtest history: model prices and Greeks on a fixed grid for every GLD trading day, from
@@ -95,5 +99,7 @@ CREATE TABLE IF NOT EXISTS analytics.synthetic_chain_daily (
     theta             DOUBLE   NOT NULL,
     vega              DOUBLE   NOT NULL,
     rho               DOUBLE   NOT NULL,
+    methodology_version VARCHAR NOT NULL DEFAULT getvariable('vault_methodology_version'),  -- pipeline/methodology.py
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id'),  -- the Dagster run that wrote the row
     PRIMARY KEY (date, tenor_months, moneyness, option_right)
 );

@@ -14,7 +14,8 @@ CREATE TABLE IF NOT EXISTS analytics.strategy_templates (
     description         VARCHAR NOT NULL,
     roll_dte            INTEGER NOT NULL,  -- roll when this many calendar days or fewer remain
     legs                INTEGER NOT NULL,
-    methodology_version VARCHAR NOT NULL
+    methodology_version VARCHAR NOT NULL,
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id')  -- the Dagster run that wrote the row
 );
 
 CREATE TABLE IF NOT EXISTS analytics.strategy_template_legs (
@@ -27,6 +28,8 @@ CREATE TABLE IF NOT EXISTS analytics.strategy_template_legs (
     tenor_min_days  INTEGER,           -- listed expiries outside [min, max] are not eligible
     tenor_max_days  INTEGER,
     weight          DOUBLE  NOT NULL,  -- share of the collateral this leg covers
+    methodology_version VARCHAR NOT NULL DEFAULT getvariable('vault_methodology_version'),  -- pipeline/methodology.py
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id'),  -- the Dagster run that wrote the row
     PRIMARY KEY (template_id, leg_index)
 );
 
@@ -65,6 +68,7 @@ CREATE TABLE IF NOT EXISTS analytics.strategy_comparison (
     methodology_version              VARCHAR NOT NULL,
     inputs_digest                    VARCHAR NOT NULL,  -- chain, portfolio and method fingerprint: a day
                                                         -- is recomputed when it changes
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id'),  -- the Dagster run that wrote the row
     PRIMARY KEY (as_of, template_id)
 );
 
@@ -87,6 +91,8 @@ CREATE TABLE IF NOT EXISTS analytics.order_preview (
     est_cost_at_fill  DOUBLE  NOT NULL,  -- BUY at the ask, SELL at the bid
     total_cash_needed DOUBLE  NOT NULL,  -- the template's sum of est_cost_at_fill
     chain_source      VARCHAR NOT NULL,
+    methodology_version VARCHAR NOT NULL DEFAULT getvariable('vault_methodology_version'),  -- pipeline/methodology.py
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id'),  -- the Dagster run that wrote the row
     PRIMARY KEY (as_of, template_id, leg_index)
 );
 
@@ -103,6 +109,8 @@ CREATE TABLE IF NOT EXISTS analytics.strategy_scenarios (
     hedged_ltv           DOUBLE  NOT NULL,  -- loan / (shares x gld_price + hedge_value)
     margin_call_unhedged DOUBLE  NOT NULL,  -- margin-call price, USD per share
     margin_call_hedged   DOUBLE,            -- at this horizon and vol shock; null: covered
+    methodology_version VARCHAR NOT NULL DEFAULT getvariable('vault_methodology_version'),  -- pipeline/methodology.py
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id'),  -- the Dagster run that wrote the row
     PRIMARY KEY (as_of, template_id, horizon, spot_shock, vol_shock)
 );
 
@@ -116,6 +124,8 @@ CREATE TABLE IF NOT EXISTS analytics.strategy_payoff (
     hedge_pnl       DOUBLE  NOT NULL,  -- hedge_value - cost_at_fill
     unhedged_equity DOUBLE  NOT NULL,  -- shares x gld_price - loan
     hedged_equity   DOUBLE  NOT NULL,  -- unhedged_equity + hedge_pnl
+    methodology_version VARCHAR NOT NULL DEFAULT getvariable('vault_methodology_version'),  -- pipeline/methodology.py
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id'),  -- the Dagster run that wrote the row
     PRIMARY KEY (as_of, template_id, horizon, price_ratio)
 );
 
@@ -128,6 +138,8 @@ CREATE TABLE IF NOT EXISTS analytics.strategy_recommendation (
     eligible             BOOLEAN NOT NULL,  -- meets the profile's constraint
     is_portfolio_profile BOOLEAN NOT NULL,  -- the portfolio's own risk_profile
     rationale            VARCHAR NOT NULL,
+    methodology_version VARCHAR NOT NULL DEFAULT getvariable('vault_methodology_version'),  -- pipeline/methodology.py
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id'),  -- the Dagster run that wrote the row
     PRIMARY KEY (as_of, risk_profile, template_id)
 );
 
@@ -140,6 +152,8 @@ CREATE TABLE IF NOT EXISTS analytics.strategy_sensitivity (
     pick_score       DOUBLE,
     base_template_id VARCHAR,           -- the pick in today's market
     pick_changed     BOOLEAN NOT NULL,
+    methodology_version VARCHAR NOT NULL DEFAULT getvariable('vault_methodology_version'),  -- pipeline/methodology.py
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id'),  -- the Dagster run that wrote the row
     PRIMARY KEY (as_of, risk_profile, spot_shock, vol_shock)
 );
 
@@ -153,7 +167,8 @@ CREATE TABLE IF NOT EXISTS analytics.protection_signal (
     signal              VARCHAR NOT NULL,  -- DISCOUNT | FAIR | RICH
     discount_below      DOUBLE  NOT NULL,  -- thresholds in force
     rich_above          DOUBLE  NOT NULL,
-    methodology_version VARCHAR NOT NULL
+    methodology_version VARCHAR NOT NULL,
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id')  -- the Dagster run that wrote the row
 );
 
 -- Delta-gamma-vega stress of collateral plus held hedges, every analytics.ltv_daily day.
@@ -167,7 +182,8 @@ CREATE TABLE IF NOT EXISTS analytics.tail_risk_daily (
     tail_risk_pct       DOUBLE  NOT NULL,  -- max(-worst_pnl, 0) / equity
     status              VARCHAR NOT NULL,  -- Safe | Loaded | Extreme
     scenarios           INTEGER NOT NULL,
-    methodology_version VARCHAR NOT NULL
+    methodology_version VARCHAR NOT NULL,
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id')  -- the Dagster run that wrote the row
 );
 
 -- Cost of a 3-month 90 % put, every GLD day since 2004-11-18.
@@ -182,5 +198,6 @@ CREATE TABLE IF NOT EXISTS analytics.protection_cost_index (
     premium             DOUBLE  NOT NULL,  -- USD per share (snapshot: mid; synthetic: model price)
     cost_pct_collateral DOUBLE  NOT NULL,  -- premium / spot
     cost_annualised_pct DOUBLE  NOT NULL,  -- cost_pct_collateral x 365 / tenor_days
-    methodology_version VARCHAR NOT NULL
+    methodology_version VARCHAR NOT NULL,
+    run_id              VARCHAR NOT NULL DEFAULT getvariable('vault_run_id')  -- the Dagster run that wrote the row
 );
