@@ -5,6 +5,9 @@ that day's rows). The daily job runs it for one partition (assets/run.py picks i
 uses the tick's day). Materialized without a partition key (e.g. `dg.materialize` over
 everything) it uses the default snapshot day. The analytics assets are unpartitioned:
 `option_valuations` values every snapshot day that is new or was replaced since it was valued.
+Live, a day's stored chain is reused when it is final or a fresh intraday one
+(`options.session_snapshot`): the stored rows (`source`, `fetched_at`) and the day's last
+`raw.ingest_log` status decide; reused rows are not rewritten, only the ingest log says 'cached'/'final'.
 (A partitioned valuations asset would need a partition key in every run that includes it.)
 Every asset here takes the portfolio resource although it does not read it: its setup validates
 portfolio.toml, so a bad file stops the step before it opens the warehouse (tests/assets/test_run_guards.py).
@@ -40,6 +43,15 @@ def _snapshot_day(context: dg.AssetExecutionContext, conn, market: MarketDataRes
     return options.default_snapshot_day(market.live, market.now(), stored)
 
 
+def _stored_chain(conn, day: date) -> options.StoredChain:  # noqa: ANN001
+    """The day's stored quotes and the status its last ingest logged (None before the first)."""
+    logged = conn.execute(
+        "SELECT status FROM raw.ingest_log WHERE table_name = 'raw.option_quotes' AND last_date = ? "
+        "ORDER BY ingested_at DESC LIMIT 1", [day]).fetchall()
+    return options.StoredChain(wh.read_table(conn, "raw.option_quotes", where={"snapshot_date": day}),
+                               logged[0][0] if logged else None)
+
+
 @dg.asset(key_prefix=RAW, group_name=RAW, kinds={"duckdb", "python"}, op_tags=WAREHOUSE_TAG,
           partitions_def=snapshot_partitions, deps=[PRICES, GVZ, RATES])
 def option_quotes(context: dg.AssetExecutionContext, warehouse: WarehouseResource,
@@ -48,11 +60,14 @@ def option_quotes(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     now = market.now()
     with warehouse.open() as conn:
         day = _snapshot_day(context, conn, market)
-        if day not in calendar.sessions(day, day):
+        closed = calendar.closure_name(day)
+        if closed:
             return dg.MaterializeResult(metadata={"status": "skipped", "snapshot_date": str(day),
-                                                  "reason": f"{day} is not an NYSE session", "rows": 0})
+                                                  "reason": f"{day} is not an NYSE session ({closed})",
+                                                  "rows": 0})
         prices, gvz = wh.read_prices(conn, SYMBOL), wh.read_table(conn, "raw.gvz_daily")
         rates = wh.read_table(conn, "raw.rates_daily")
+        stored = _stored_chain(conn, day)
 
     def build_model() -> pl.DataFrame:
         inputs = chain.model_chain_inputs(day, prices, atm_vol_daily(gvz, prices), rates)
@@ -63,10 +78,11 @@ def option_quotes(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
         return options.fetch_chain(SYMBOL, day, market.deadline_seconds * options.CHAIN_DEADLINE_MULTIPLE,
                                    now)
 
-    result = options.chain_snapshot(live=market.live, snapshot_date=day, fetch_live=fetch_live,
-                                    build_model=build_model)
+    result = options.session_snapshot(live=market.live, snapshot_date=day, now=now, stored=stored,
+                                      fetch_live=fetch_live, build_model=build_model)
     with warehouse.open() as conn:
-        wh.replace_rows(conn, "raw.option_quotes", result.frame, where={"snapshot_date": day})
+        if not result.reused:
+            wh.replace_rows(conn, "raw.option_quotes", result.frame, where={"snapshot_date": day})
         wh.log_ingest(conn, "raw.option_quotes", result.status, result.reason,
                       result.frame.select(pl.col("snapshot_date").alias("date")))
     if result.status in ("stale", "partial"):

@@ -1,10 +1,9 @@
 """The daily job and its schedule: refresh everything after the US close."""
 
-from zoneinfo import ZoneInfo
-
 import dagster as dg
 
 from assets.resources import WAREHOUSE_TAG
+from pipeline.market import calendar
 
 # Steps that touch the DuckDB file run one at a time (one writer per file); the rest of a
 # step's work, and later partitioned assets, still fan out across processes. Steps fork from a
@@ -25,10 +24,11 @@ daily_refresh_job = dg.define_asset_job(
     tags=WAREHOUSE_TAG,
 )
 
-# 18:30 New York time, Monday to Friday: after the 16:00 close and Yahoo's end-of-day update.
-# The job holds the daily-partitioned chain snapshot (raw/option_quotes), so each tick asks for
-# the partition of its own New York day: that session's chain. (build_schedule_from_partitioned_job
-# cannot keep a weekday-only cron for a time-partitioned job, hence a plain schedule.)
+# 18:30 New York time, Monday to Friday: after the 16:00 close (13:00 on early-close days) and
+# Yahoo's end-of-day update. The job holds the daily-partitioned chain snapshot (raw/option_quotes),
+# so each tick asks for the partition of its own New York day: that session's chain. A weekday
+# without a session (an NYSE holiday) is skipped. (build_schedule_from_partitioned_job cannot
+# keep a weekday-only cron for a time-partitioned job, hence a plain schedule.)
 @dg.schedule(
     name="daily_refresh_after_us_close",
     job=daily_refresh_job,
@@ -36,6 +36,10 @@ daily_refresh_job = dg.define_asset_job(
     execution_timezone="America/New_York",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
-def daily_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-    tick = context.scheduled_execution_time.astimezone(ZoneInfo("America/New_York"))
-    return dg.RunRequest(partition_key=tick.date().isoformat())
+def daily_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    """The tick's New York day as the run's partition, or a skip naming the closure."""
+    day = calendar.exchange_time(context.scheduled_execution_time).date()
+    closed = calendar.closure_name(day)
+    if closed:
+        return dg.SkipReason(f"NYSE closed on {day:%A} {day} ({closed}): no session to refresh")
+    return dg.RunRequest(partition_key=day.isoformat())

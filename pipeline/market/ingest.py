@@ -3,6 +3,10 @@
 The embedded files are authoritative for their date range; rows stored by earlier live runs are
 kept after it; a live fetch (when on) only asks for days after the last known one. Any live
 failure keeps the rest and says why in `status`/`reason`, so a run never fails for the network.
+
+The expected last day is the last completed session (`calendar.last_completed_session`): nothing
+new is due overnight, on weekends or holidays, and a bar of a session still in progress (Yahoo
+serves one during market hours) is left out, so the day's final bar is fetched after its close.
 """
 
 from __future__ import annotations
@@ -76,16 +80,21 @@ def ingest(
     expected = calendar.last_completed_session(now, calendar_name)
     if known_last >= expected:
         return IngestResult(merge_history(embedded, stored, None, key), "live",
-                            f"already up to date through {known_last}")
+                            f"already up to date through {known_last} "
+                            f"(last completed {calendar_name} session {expected})")
     try:
         fetched = fetch_live(known_last + timedelta(days=1))
     except LiveFetchError as error:
         return IngestResult(merge_history(embedded, stored, None, key), "stale",
                             f"{table}: live fetch failed, kept data through {known_last}: {error}")
+    unfinished = fetched.filter(pl.col("date") > expected)
+    fetched = fetched.filter(pl.col("date") <= expected)
+    note = (f"; left out the unfinished bar of {unfinished['date'].max()} (session not closed)"
+            if unfinished.height else "")
     merged = merge_history(embedded, stored, fetched, key)
     got_last = merged["date"].max()
     if got_last < expected:
         return IngestResult(merged, "partial",
                             f"{table}: yfinance returned data through {got_last}; "
-                            f"last completed session is {expected}")
-    return IngestResult(merged, "live", f"{table}: fetched {fetched.height} rows through {got_last}")
+                            f"last completed session is {expected}{note}")
+    return IngestResult(merged, "live", f"{table}: fetched {fetched.height} rows through {got_last}{note}")

@@ -4,14 +4,19 @@ and the snapshot-day decision: live chain, partial live chain, or the model chai
 Each yfinance call runs through `yahoo.call_with_deadline` with whatever is left of the overall
 budget, so a hung socket never holds the pipeline past `deadline_s`. pandas stops here: each
 expiry's frame is converted to Polars at once.
+
+`session_snapshot` adds market hours: Yahoo serves the chain of the session being quoted now
+(`calendar.quoted_session`), intraday while it is open and final after its close. A stored
+complete live chain is reused instead of calling Yahoo again when it is final, or when it is
+intraday and younger than INTRADAY_TTL.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 import polars as pl
@@ -23,6 +28,8 @@ from pipeline.market.yahoo import YAHOO_SOURCE, LiveFetchError, call_with_deadli
 # One request per expiry (~25 for GLD): the chain gets this many times the per-request deadline.
 CHAIN_DEADLINE_MULTIPLE = 3.0
 MIN_REQUEST_SECONDS = 0.5
+# Intraday quotes move: a stored intraday chain stands for a new fetch this long after it was taken.
+INTRADAY_TTL = timedelta(minutes=15)
 
 Status = Literal["live", "partial", "stale", "model"]
 
@@ -108,27 +115,37 @@ def fetch_chain(symbol: str, snapshot_date: date, deadline_s: float, fetched_at:
 
 
 def default_snapshot_day(live: bool, now: datetime, latest_data_day: date | None) -> date:
-    """The chain snapshot day when none is given: live, the last completed NYSE session at `now`;
-    offline, the latest GLD day in the data (the model chain is for the latest trading day we
-    have prices for, never for a day without a close)."""
+    """The chain snapshot day when none is given: live, the session Yahoo quotes at `now` (today's
+    while the market is open, so an intraday run snapshots today's chain under the 15-minute TTL;
+    else the last completed session); offline, the latest GLD day in the data (the model chain is
+    for the latest trading day we have prices for, never for a day without a close)."""
     if live or latest_data_day is None:
-        return calendar.last_completed_session(now)
+        return calendar.quoted_session(now)
     return latest_data_day
 
 
 @dataclass(frozen=True)
 class SnapshotResult:
-    """The rows to store for one snapshot day, and where they came from."""
+    """The rows to store for one snapshot day, and where they came from.
+
+    `final`: for live quotes, whether they are the day's closing quotes (False: intraday); None
+    when that is not known (model chain, or no session context). `reused`: the stored rows stand
+    as they are (nothing fetched, nothing to rewrite).
+    """
 
     frame: pl.DataFrame
     status: Status
     reason: str
+    final: bool | None = None
+    reused: bool = False
 
     def metadata(self) -> dict[str, object]:
+        finality = {} if self.final is None else {"final": self.final}
         return {
             "status": self.status, "reason": self.reason, "rows": self.frame.height,
             "expiries": self.frame["expiry"].n_unique() if self.frame.height else 0,
             "source": ",".join(sorted(self.frame["source"].unique().to_list())) if self.frame.height else "",
+            **finality, "reused": self.reused,
         }
 
 
@@ -159,3 +176,77 @@ def chain_snapshot(*, live: bool, snapshot_date: date, fetch_live: Callable[[], 
     return SnapshotResult(got.frame, "live",
                           f"yfinance chain for {snapshot_date}: {got.expiries_fetched} expiries, "
                           f"{got.frame.height} contracts")
+
+
+@dataclass(frozen=True)
+class StoredChain:
+    """A snapshot day's rows as an earlier run stored them, and the status that run logged."""
+
+    frame: pl.DataFrame
+    status: str | None
+
+    def live_fetched_at(self) -> datetime | None:
+        """When the stored rows were fetched, if they are one complete live chain (logged 'live',
+        every row from yfinance); None otherwise (nothing stored, a model or a partial chain)."""
+        if self.status != "live" or self.frame.is_empty():
+            return None
+        if self.frame["source"].unique().to_list() != [YAHOO_SOURCE]:
+            return None
+        return self.frame["fetched_at"].max()  # type: ignore[return-value]
+
+
+def _new_york(at: datetime) -> str:
+    return calendar.exchange_time(at).strftime("%H:%M")
+
+
+def _close_of(day: date) -> str:
+    """`day`'s close in New York time; `day` is a session (its quotes were or are being taken)."""
+    close = calendar.session_close(day)
+    assert close is not None, f"{day} has no session"
+    return _new_york(close)
+
+
+def session_snapshot(*, live: bool, snapshot_date: date, now: datetime, stored: StoredChain,
+                     fetch_live: Callable[[], ChainFetch],
+                     build_model: Callable[[], pl.DataFrame]) -> SnapshotResult:
+    """`chain_snapshot` aware of the NYSE session at `now`, reusing the stored chain when it stands:
+
+    - stored complete live chain taken after the day's close (before the next open): final, reused;
+    - the day's session is open and the stored complete live chain is younger than INTRADAY_TTL:
+      reused ('cached'), not final;
+    - the market quotes another session now (`snapshot_date` is past, or has not opened yet): a
+      fetch would store that session's quotes under the wrong day, so none is made; the stored
+      rows are kept, or the model chain stored, status 'stale';
+    - otherwise fetch; live rows say whether they are final (after the close) or intraday.
+    """
+    if not live:
+        return chain_snapshot(live=False, snapshot_date=snapshot_date, fetch_live=fetch_live,
+                              build_model=build_model)
+    fetched_at = stored.live_fetched_at()
+    if fetched_at is not None and calendar.quotes_are_final(snapshot_date, fetched_at):
+        return SnapshotResult(stored.frame, "live",
+                              f"final: closing chain of {snapshot_date} fetched {_new_york(fetched_at)} "
+                              f"New York, after the {_close_of(snapshot_date)} close; reused, not re-fetched",
+                              final=True, reused=True)
+    quoted = calendar.quoted_session(now)
+    if quoted != snapshot_date:
+        why = (f"live quotes at {_new_york(now)} New York are for the {quoted} session, "
+               f"not {snapshot_date}")
+        if not stored.frame.is_empty():
+            return SnapshotResult(stored.frame, "stale",
+                                  f"{why}: kept the stored chain (last ingest status "
+                                  f"{stored.status or 'not logged'})", reused=True)
+        return SnapshotResult(build_model(), "stale", f"{why}: stored the model chain instead")
+    intraday = calendar.session_state(now) == "open"
+    if intraday and fetched_at is not None and now - fetched_at < INTRADAY_TTL:
+        return SnapshotResult(stored.frame, "live",
+                              f"cached: fetched {_new_york(fetched_at)}, TTL "
+                              f"{INTRADAY_TTL.total_seconds() / 60:g} min (intraday, not final)",
+                              final=False, reused=True)
+    result = chain_snapshot(live=True, snapshot_date=snapshot_date, fetch_live=fetch_live,
+                            build_model=build_model)
+    if result.status == "stale":  # model chain: no live quotes to call final or intraday
+        return result
+    when = (f"intraday at {_new_york(now)} New York, not final" if intraday
+            else f"final: fetched {_new_york(now)} New York, after the {_close_of(snapshot_date)} close")
+    return replace(result, reason=f"{result.reason}; {when}", final=not intraday)

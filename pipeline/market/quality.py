@@ -99,18 +99,22 @@ def no_calendar_gaps(dates: list[date], source: str, since: date | None = None) 
 
 
 def freshness(last_date: date, now: datetime, status: str, source: str) -> QualityResult:
-    """Last stored date vs the last completed session.
+    """Last stored date vs the last completed session of the source's calendar.
 
-    Embedded-data runs are reported as such (they pass: the embedded snapshot is as fresh as it
-    can be); live runs fail when behind the last completed session.
+    Session-aware: before the open, overnight, on weekends and holidays the last completed session
+    is an earlier day (early closes count at their early time), so no new row is due and nothing
+    is stale. Embedded-data runs pass (the embedded snapshot is as fresh as it can be); live runs
+    fail when behind the last completed session.
     """
     cal = CALENDAR_OF[source]
     expected = calendar.last_completed_session(now, cal)
+    state = calendar.session_state(now, cal)
     behind = len(calendar.sessions(last_date, expected, cal)) - 1 if last_date < expected else 0
     metadata = {"last_date": str(last_date), "last_completed_session": str(expected),
-                "sessions_behind": behind, "status": status}
+                "sessions_behind": behind, "status": status, "session_state": state}
     if status == "embedded":
         return QualityResult(True, f"{source}: embedded data through {last_date} "
                                    f"({behind} sessions before {expected}); live mode is off", metadata)
     return QualityResult(behind == 0, f"{source}: last row {last_date}, {behind} sessions behind "
-                                      f"the last completed session {expected} (status {status})", metadata)
+                                      f"the last completed session {expected} (status {status}; "
+                                      f"{cal} {state} now)", metadata)

@@ -99,6 +99,9 @@ def test_default_snapshot_day() -> None:
     # live: the last completed NYSE session (Sunday 2026-11-22 -> Friday 2026-11-20)
     sunday = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
     assert options.default_snapshot_day(True, sunday, date(2026, 10, 6)) == date(2026, 11, 20)
+    # live during a session: today's chain (intraday, under the TTL), not yesterday's
+    tuesday_11am_new_york = datetime(2026, 11, 24, 16, tzinfo=timezone.utc)
+    assert options.default_snapshot_day(True, tuesday_11am_new_york, None) == date(2026, 11, 24)
 
 
 def test_fetch_error_type_is_live_fetch_error(monkeypatch: pytest.MonkeyPatch) -> None:
