@@ -329,3 +329,30 @@ def test_the_audit_export_pins_every_published_figure(sandbox, first_run):
             if entry["table"] in ("analytics.ltv_daily", "analytics.protection_cost_index"):
                 assert exported.equals(conn.sql(f"SELECT * FROM {entry['table']}").pl())
     assert not list(sandbox.audit_dir.glob(".*"))  # no staging left behind
+
+
+def test_prices_without_a_chain_publish_ltv_and_say_partial(sandbox, first_run, materialize_all):
+    """Partial-data mode: a GLD close on 2026-10-07 arrives but no chain snapshot for it (only the
+    price-driven assets rematerialised, as from the UI). LTV is published for the new day; the ingest
+    status (which the site's banner shows) and the data_stale alert say the chain figures are older."""
+    import dagster as dg
+
+    from assets.definitions import ALL_ASSETS
+
+    with warehouse.open_warehouse(sandbox.warehouse) as conn:
+        conn.execute("INSERT INTO raw.prices_daily SELECT symbol, DATE '2026-10-07', open, high, low, close * 0.99, "
+                     "volume, source, fetched_at FROM raw.prices_daily WHERE date = DATE '2026-10-06'")
+    keep = ["analytics/positions_daily", "analytics/ltv_daily", "analytics/alerts"]
+    result = dg.materialize(ALL_ASSETS, resources=sandbox.resources(),
+                            selection=dg.AssetSelection.assets(*[dg.AssetKey.from_user_string(k) for k in keep]))
+    assert result.success
+    with warehouse.open_warehouse(sandbox.warehouse, read_only=True) as conn:
+        status, reason = conn.execute(
+            "SELECT status, reason FROM raw.ingest_status WHERE table_name = 'raw.option_quotes'").fetchone()
+        ltv_day = conn.execute("SELECT max(date) FROM analytics.ltv_daily").fetchone()[0]
+        alert = conn.execute("SELECT message FROM analytics.alerts WHERE rule = 'data_stale' "
+                             "AND subject = 'raw.option_quotes'").fetchall()
+    assert ltv_day == date(2026, 10, 7)
+    assert status == "partial"
+    assert reason.startswith("no option chain for 2026-10-07 (latest snapshot 2026-10-06)")
+    assert len(alert) == 1 and "partial" in alert[0][0]
