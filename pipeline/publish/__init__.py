@@ -1,31 +1,20 @@
-"""Publishing step: static offline dashboard (overview + strategies pages) and emailed PDF report.
+"""Publishing step: the static offline dashboard and the emailed PDF report.
 
-Pure functions over Polars frames (no Dagster): build one `OverviewContext` and one
-`StrategiesContext`, then render them to HTML (`publish_site`) and to PDF (`render_report_pdf`).
+Pure functions over Polars frames (no Dagster): read one `DashboardData` from the warehouse, then
+render it to the site (`publish_site`: one context function and one template per page, listed in
+`pipeline.publish.site.SITE_PAGES`) and to PDF (`render_report_pdf`).
 """
 
-from pipeline.publish.charts import chart_spec_json, chart_svg, ltv_history_chart
-from pipeline.publish.context import OverviewContext, SourceStatus, build_overview_context
+from pipeline.publish.data import CheckResult, DashboardData, read_dashboard_data
 from pipeline.publish.pdf import render_report_pdf
-from pipeline.publish.site import publish_site
-from pipeline.publish.strategies import (
-    StrategiesContext,
-    StrategyTables,
-    build_strategies_context,
-    read_strategy_tables,
-)
+from pipeline.publish.site import SITE_PAGES, PublishedSite, publish_site
 
 __all__ = [
-    "OverviewContext",
-    "SourceStatus",
-    "StrategiesContext",
-    "StrategyTables",
-    "build_overview_context",
-    "build_strategies_context",
-    "chart_spec_json",
-    "chart_svg",
-    "ltv_history_chart",
+    "SITE_PAGES",
+    "CheckResult",
+    "DashboardData",
+    "PublishedSite",
     "publish_site",
-    "read_strategy_tables",
+    "read_dashboard_data",
     "render_report_pdf",
 ]

@@ -2,7 +2,8 @@
 
 The same Vega-Lite spec drives the interactive page (via the local Vega bundle) and the static
 SVG of the no-script fallback and the PDF, so all show the same picture. Charts: LTV history
-(overview), and for the strategies page a payoff chart per template, the hedged-LTV heat map and
+(overview, LTV history page, PDF), margin-call price against GLD (LTV history page), and for the
+strategies page a payoff chart per template, the hedged-LTV heat map and
 the protection-cost index history.
 """
 
@@ -18,9 +19,17 @@ import polars as pl
 import vl_convert as vlc
 from markupsafe import Markup
 
+from pipeline.publish.context import LevelKind, LtvLevel
+
 LTV_COLOR = "#1f5f8b"
 MARGIN_CALL_COLOR = "#c0392b"
 EQUITY_COLOR = "#1e8449"
+LEVEL_COLORS: dict[LevelKind, str] = {"warn": "#b9770e", "critical": "#d35400", "margin-call": MARGIN_CALL_COLOR}
+LTV_SERIES = {"ltv": "LTV", "hedged_ltv": "LTV with hedges"}
+PRICE_SERIES = {"gld_close": "GLD close", "margin_call_price": "Margin-call price",
+                "hedged_margin_call_price": "Margin-call price with hedges"}
+RANGE_PARAM = "range_days"
+"""Vega signal of the ranged charts: show the last this many calendar days (the range buttons set it)."""
 # Hedged-LTV cell colours: comfortable, at the margin call, far beyond it.
 HEAT_RANGE = ("#d9efe1", "#fbe3a6", "#e8877d")
 FONT_STACK = "system-ui, -apple-system, 'Segoe UI', Roboto, 'DejaVu Sans', sans-serif"
@@ -58,47 +67,93 @@ def vegalite_version() -> str:
     return f"{major}.{minor}"
 
 
-def ltv_history_chart(ltv: pl.DataFrame, *, width: Width = 640, height: int = 260) -> alt.LayerChart:
-    """LTV over time with a labelled horizontal rule at the (latest) margin-call LTV.
+def ltv_history_chart(
+    history: pl.DataFrame, levels: tuple[LtvLevel, ...], *, width: Width = 640, height: int = 260
+) -> alt.LayerChart:
+    """LTV without and with the hedges over time, a labelled dashed rule at each level.
 
-    `width="container"` makes the browser chart fill its box; static renders
-    (SVG for the PDF and the no-script fallback) need a fixed pixel width.
+    `history` has date, ltv and hedged_ltv. The lines show the days within `RANGE_PARAM` days of the
+    latest one (all of them by default), so the page's range buttons zoom by setting that signal.
+    `width="container"` makes the browser chart fill its box; static renders (SVG for the PDF and
+    the no-script fallback) need a fixed pixel width.
     """
-    if ltv.is_empty():
+    if history.is_empty():
         raise ValueError("cannot chart an empty LTV history")
-    history = ltv.select("date", "ltv", "margin_call_ltv").drop_nulls(["date", "ltv"]).sort("date")
-    margin_call_ltv = float(history["margin_call_ltv"].drop_nulls()[-1])
-    y_max = max(float(history["ltv"].max()), margin_call_ltv) * 1.08
+    rows = _with_days_back(history.select("date", "ltv", "hedged_ltv").drop_nulls(["date", "ltv"]))
+    long = rows.unpivot(index=["date", "days_back"], on=["hedged_ltv", "ltv"], variable_name="series",
+                        value_name="value").with_columns(pl.col("series").replace(LTV_SERIES), pl.col("value").round(5))
+    y = alt.Y("value:Q", title="Loan-to-value", scale=alt.Scale(zero=False, nice=True), axis=alt.Axis(format=".0%"))
+    lines = (
+        _ranged(alt.Chart(long), rows)
+        .mark_line(strokeWidth=2)
+        .encode(
+            x=_date_axis(),
+            y=y,
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom"),
+                            scale=alt.Scale(domain=list(LTV_SERIES.values()), range=[LTV_COLOR, EQUITY_COLOR])),
+            strokeDash=alt.StrokeDash("series:N", legend=None,
+                                      scale=alt.Scale(domain=list(LTV_SERIES.values()), range=[[1, 0], [5, 3]])),
+            tooltip=[alt.Tooltip("date:T", title="Date", format="%Y-%m-%d"), alt.Tooltip("series:N", title="Series"),
+                     alt.Tooltip("value:Q", title="LTV", format=".1%")],
+        )
+    )
+    layers = alt.layer(lines, *_level_rules(levels)).resolve_scale(color="independent")
+    return _house_style(layers.properties(width=width, height=height))
 
-    y_scale = alt.Scale(domain=[0, y_max], nice=False)
-    line = (
-        alt.Chart(history)
-        .mark_line(color=LTV_COLOR, strokeWidth=2)
+
+def margin_call_chart(history: pl.DataFrame, *, width: Width = 640, height: int = 260) -> alt.LayerChart:
+    """GLD close against the margin-call price, without and with the hedges (USD per share).
+
+    `history` has date, gld_close, margin_call_price and hedged_margin_call_price (null on days the
+    hedges cover the call: that line has a gap). Ranged like `ltv_history_chart`.
+    """
+    if history.is_empty():
+        raise ValueError("cannot chart an empty margin-call history")
+    rows = _with_days_back(history.select("date", *PRICE_SERIES))
+    long = rows.unpivot(index=["date", "days_back"], on=list(PRICE_SERIES), variable_name="series",
+                        value_name="price").with_columns(pl.col("series").replace(PRICE_SERIES), pl.col("price").round(2))
+    names = list(PRICE_SERIES.values())
+    lines = (
+        _ranged(alt.Chart(long), rows)
+        .mark_line(strokeWidth=2)
         .encode(
-            x=alt.X("date:T", title=None, axis=alt.Axis(format="%b %Y", labelAngle=0, tickCount=6)),
-            y=alt.Y("ltv:Q", title="Loan-to-value", scale=y_scale, axis=alt.Axis(format=".0%")),
-            tooltip=[
-                alt.Tooltip("date:T", title="Date", format="%Y-%m-%d"),
-                alt.Tooltip("ltv:Q", title="LTV", format=".1%"),
-            ],
+            x=_date_axis(),
+            y=alt.Y("price:Q", title="USD per GLD share", scale=alt.Scale(zero=False), axis=alt.Axis(format="$,.0f")),
+            color=alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom", columns=2, labelLimit=320),
+                            scale=alt.Scale(domain=names, range=[LTV_COLOR, MARGIN_CALL_COLOR, EQUITY_COLOR])),
+            strokeDash=alt.StrokeDash("series:N", legend=None,
+                                      scale=alt.Scale(domain=names, range=[[1, 0], [6, 4], [2, 2]])),
+            tooltip=[alt.Tooltip("date:T", title="Date", format="%Y-%m-%d"), alt.Tooltip("series:N", title="Series"),
+                     alt.Tooltip("price:Q", title="USD", format="$,.2f")],
         )
     )
-    rule = alt.Chart().mark_rule(color=MARGIN_CALL_COLOR, strokeDash=[6, 4], strokeWidth=1.5).encode(
-        y=alt.datum(margin_call_ltv, type="quantitative", scale=y_scale)
-    )
-    # the label sits at the right edge, on the side of the rule the latest LTV is not on
-    label_above = float(history["ltv"][-1]) < margin_call_ltv
-    label = (
-        alt.Chart()
-        .mark_text(color=MARGIN_CALL_COLOR, align="right", baseline="bottom" if label_above else "top",
-                   dx=-4, dy=-4 if label_above else 4, fontWeight="bold")
-        .encode(
-            x=alt.value("width"),  # right edge of the plot, whatever its width
-            y=alt.datum(margin_call_ltv, type="quantitative"),
-            text=alt.datum(f"Margin call {margin_call_ltv:.0%}"),
-        )
-    )
-    return _house_style(alt.layer(line, rule, label).properties(width=width, height=height))
+    return _house_style(lines.properties(width=width, height=height))
+
+
+def _with_days_back(rows: pl.DataFrame) -> pl.DataFrame:
+    """Add `days_back`: calendar days before the latest date (0 on it), what the range filter tests."""
+    return rows.sort("date").with_columns(days_back=(pl.col("date").max() - pl.col("date")).dt.total_days())
+
+
+def _ranged(chart: alt.Chart, rows: pl.DataFrame) -> alt.Chart:
+    """Show only the days with days_back < RANGE_PARAM; the parameter starts at the whole span."""
+    span = alt.param(name=RANGE_PARAM, value=int(rows["days_back"].max()) + 1)
+    return chart.add_params(span).transform_filter(f"datum.days_back < {RANGE_PARAM}")
+
+
+def _date_axis() -> alt.X:
+    return alt.X("date:T", title=None, axis=alt.Axis(labelAngle=0, tickCount=6, labelOverlap="greedy"))
+
+
+def _level_rules(levels: tuple[LtvLevel, ...]) -> tuple[alt.Chart, alt.Chart]:
+    """A dashed rule per level, labelled at the plot's right edge just above it."""
+    frame = pl.DataFrame({"label": [f"{level.label} {level.ltv:.0%}" for level in levels],
+                          "ltv": [level.ltv for level in levels], "kind": [level.kind for level in levels]})
+    color = alt.Color("kind:N", legend=None, scale=alt.Scale(domain=list(LEVEL_COLORS), range=list(LEVEL_COLORS.values())))
+    rules = alt.Chart(frame).mark_rule(strokeDash=[6, 4], strokeWidth=1.5).encode(y="ltv:Q", color=color)
+    labels = (alt.Chart(frame).mark_text(align="right", baseline="bottom", dx=-4, dy=-3, fontWeight="bold")
+              .encode(x=alt.value("width"), y="ltv:Q", text="label:N", color=color))
+    return rules, labels
 
 
 def payoff_chart(payoff: pl.DataFrame, *, width: Width = 460, height: int = 240) -> alt.LayerChart:

