@@ -49,6 +49,7 @@ validate: .venv/.synced
 bench: .venv/.synced
 	$(UV) run --frozen python benchmarks/bench_pricing.py --write
 	$(UV) run --frozen python benchmarks/bench_strategies.py --write
+	$(UV) run --frozen python benchmarks/bench_site.py --write
 
 clean:
 	rm -rf build .dagster_home warehouse/vault.duckdb warehouse/vault.duckdb.wal

@@ -267,11 +267,16 @@ def _sha256(path: Path) -> str:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same directory and rename over `path`,
-    so readers see either the old file or the complete new one."""
+    so readers see either the old file or the complete new one. The file gets the permissions a
+    plain write would (0666 less the umask), not mkstemp's 0600: a web server or mailer running
+    as another user must be able to read a report."""
     handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as temp_file:
             temp_file.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp_name, 0o666 & ~umask)
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)

@@ -160,6 +160,7 @@ def fetch(url: str, credentials: tuple[str, str] | None = None) -> tuple[int, Me
 def assert_security_headers(headers: Message) -> None:
     csp = headers["Content-Security-Policy"]
     assert csp and "default-src 'self'" in csp and "frame-ancestors 'none'" in csp, csp
+    assert "unsafe-eval" not in csp, csp  # charts are interpreted ({ast: true}), never eval'd
     assert headers["Referrer-Policy"] == "no-referrer"
     assert headers["X-Content-Type-Options"] == "nosniff"
     assert headers["Server"] is None

@@ -488,3 +488,18 @@ def test_bundle_cache_is_reused_not_rebuilt(bundle_cache_dir: Path) -> None:
 )
 def test_status_levels_never_show_model_or_partial_data_as_fresh(detail: str, level: str) -> None:
     assert classify_status(detail) == level
+
+
+def test_atomic_writes_get_plain_file_permissions(tmp_path):
+    """A report written via mkstemp must not stay 0600: Caddy or a mailer may run as another user."""
+    import os
+    import stat
+
+    from pipeline.publish.site import atomic_write_bytes
+
+    old = os.umask(0o022)
+    try:
+        atomic_write_bytes(tmp_path / "report.pdf", b"%PDF-1.7\n%%EOF\n")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "report.pdf").stat().st_mode) == 0o644
