@@ -9,6 +9,11 @@ from assets.resources import WAREHOUSE_TAG, MarketDataResource, WarehouseResourc
 from pipeline import warehouse as wh
 from pipeline.market import quality
 
+# Sources whose implausible values stop everything downstream: LTV, margin-call prices, hedge
+# marks and the published site/PDF are all computed from the GLD closes, so a split, a zero or a
+# duplicated day must not reach them (the previous outputs stay until the data is fixed).
+BLOCKING_PLAUSIBILITY = {"prices"}
+
 # raw table -> (asset key, source kind for the calendar rules)
 RAW_TABLES = {
     "raw.prices_daily": (dg.AssetKey(["raw", "prices_daily"]), "prices"),
@@ -31,7 +36,8 @@ def _checks_for(table: str) -> Sequence[dg.AssetChecksDefinition]:
             frame = wh.read_table(conn, table)
         return _result(quality.non_empty(frame, table), dg.AssetCheckSeverity.ERROR)
 
-    @dg.asset_check(asset=asset_key, name="plausible_values", op_tags=WAREHOUSE_TAG)
+    @dg.asset_check(asset=asset_key, name="plausible_values", op_tags=WAREHOUSE_TAG,
+                    blocking=source in BLOCKING_PLAUSIBILITY)
     def plausible_values(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.open(read_only=True) as conn:
             frame = wh.read_table(conn, table)

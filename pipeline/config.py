@@ -9,6 +9,7 @@ several of them lists them all.
 
 from __future__ import annotations
 
+import codecs
 import math
 import tomllib
 from datetime import date
@@ -24,6 +25,8 @@ from pipeline.strategies.templates import FAMILIES, SYSTEM_TEMPLATE_IDS
 # How far two stated collateral bases (shares, ounces, start_value / entry_price) may differ.
 SHARE_AGREEMENT_TOLERANCE: Final = 1e-6
 SHARES_PER_CONTRACT: Final = 100
+MAX_SHARES: Final = 1e9  # the largest share count, stated (collateral.shares) or derived from another basis
+SHOWN_VALUE_CHARS: Final = 200  # longer bad values are cut in error lines (their length is given)
 RiskProfile = Literal["conservative", "balanced", "aggressive"]
 _CROSS_FIELD: Final = "\x1f"  # separates field / message / value inside one cross-field problem
 
@@ -46,7 +49,14 @@ def _raise_problems(problems: list[tuple[str, str, Any]]) -> None:
 
 def _shown(value: Any) -> str:
     """How a bad value is quoted in an error: dates as in the TOML file, the rest as repr."""
-    return value.isoformat() if isinstance(value, date) else repr(value)
+    return _clipped(value.isoformat() if isinstance(value, date) else repr(value))
+
+
+def _clipped(text: str) -> str:
+    """`text`, or its start and its length when it is too long to be read in an error line."""
+    if len(text) <= SHOWN_VALUE_CHARS:
+        return text
+    return f"{text[:SHOWN_VALUE_CHARS]}... ({len(text)} characters)"
 
 
 class _Strict(BaseModel):
@@ -63,7 +73,7 @@ class Collateral(_Strict):
     """
 
     symbol: str = Field(default="GLD", pattern=r"^[A-Z][A-Z0-9.\-]{0,9}$")
-    shares: float | None = Field(default=None, gt=0, le=1e9)
+    shares: float | None = Field(default=None, gt=0, le=MAX_SHARES)
     ounces: float | None = Field(default=None, gt=0, le=1e8)
     start_value: float | None = Field(default=None, gt=0, le=1e12)
     entry_price: float | None = Field(default=None, gt=0, le=1e6)
@@ -74,7 +84,7 @@ class Collateral(_Strict):
         if (self.start_value is None) != (self.entry_price is None):
             missing = "entry_price" if self.entry_price is None else "start_value"
             given = "start_value" if missing == "entry_price" else "entry_price"
-            problems.append((missing, f"required together with {given}", None))
+            problems.append((missing, f"required together with {given}={getattr(self, given)!r}", None))
         if self.shares is not None and self.ounces is not None:
             problems.append(("ounces", f"give shares or ounces, not both (shares={self.shares})", self.ounces))
         if self.shares is None and self.ounces is None and self.start_value is None and self.entry_price is None:
@@ -286,6 +296,15 @@ class Portfolio(_Strict):
                     stated = c.shares if c.shares is not None else c.ounces
                     problems.append((field, f"means {weight:.6f} shares but start_value/entry_price = "
                                             f"{c.start_value}/{c.entry_price} = {implied:.6f} shares", stated))
+        if c.shares is None and not problems:
+            # ounces or start_value / entry_price: each within bounds, but the share count they
+            # imply may still under- or overflow (5e-324 / 1e6 is 0.0 shares)
+            derived = self.share_count
+            if not (math.isfinite(derived) and 0 < derived <= MAX_SHARES):
+                field, stated = (("collateral.ounces", c.ounces) if c.ounces is not None
+                                 else ("collateral.start_value", c.start_value))
+                problems.append((field, f"means {derived:g} GLD shares; the share count must be above 0 "
+                                        f"and at most {MAX_SHARES:g}", stated))
         if self.alerts.critical_ltv > self.loan.liquidation_ltv:
             problems.append(("alerts.critical_ltv", f"must not exceed loan.liquidation_ltv={self.loan.liquidation_ltv}",
                              self.alerts.critical_ltv))
@@ -331,14 +350,23 @@ def _looks_like_email(address: str) -> bool:
                 and "@" not in domain and len(address) <= 254)
 
 
+def _path_part(part: str | int) -> str:
+    """One step of an error's dotted path; keys that are not plain names (an unknown key with a
+    dot, a space or a newline in it) are quoted so that the path stays one readable line."""
+    text = str(part)
+    return text if text and all(ch.isascii() and (ch.isalnum() or ch in "_-") for ch in text) else repr(text)
+
+
 def _describe(error: dict[str, Any]) -> list[str]:
-    loc = ".".join(str(part) for part in error["loc"])
+    loc = ".".join(_path_part(part) for part in error["loc"])
     field = loc or "(file)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "missing":
         return [f"{field}: required field is missing"]
     if error["type"] == "extra_forbidden":
-        return [f"{field}: unknown field (value {error['input']!r})"]
+        return [f"{field}: unknown field (value {_shown(error['input'])})"]
+    if error["type"] == "float_type" and type(error["input"]) is int:
+        message = "Input should be a number, but this integer is too large for one (above 1.8e308)"
     if _CROSS_FIELD in message:
         lines = []
         for problem in message.split("\n"):
@@ -346,7 +374,7 @@ def _describe(error: dict[str, Any]) -> list[str]:
             qualified = f"{loc}.{name}" if loc else name
             lines.append(f"{qualified}: {text} (got {value})")
         return lines
-    return [f"{field}: {message} (got {error['input']!r})"]
+    return [f"{field}: {message} (got {_clipped(repr(error['input']))})"]
 
 
 def parse_portfolio(data: dict[str, Any], source: Path | str = "<portfolio>") -> Portfolio:
@@ -358,14 +386,34 @@ def parse_portfolio(data: dict[str, Any], source: Path | str = "<portfolio>") ->
 
 
 def load_portfolio(path: Path | str) -> Portfolio:
-    """Read and validate a portfolio file; raises PortfolioConfigError listing every problem."""
+    """Read and validate a portfolio file; raises PortfolioConfigError listing every problem.
+
+    Problems with the file itself (missing, unreadable, not UTF-8, not TOML) are one line each,
+    starting with `(file):`. A UTF-8 byte-order mark (as some Windows editors write) is accepted.
+    """
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
     except FileNotFoundError:
-        raise PortfolioConfigError(path, [f"file not found: {path}"]) from None
+        raise PortfolioConfigError(path, [f"(file): file not found: {path}"]) from None
     except IsADirectoryError:
-        raise PortfolioConfigError(path, [f"is a directory, not a file: {path}"]) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise PortfolioConfigError(path, [f"not valid TOML: {error}"]) from None
+        raise PortfolioConfigError(path, [f"(file): is a directory, not a file: {path}"]) from None
+    except OSError as error:
+        raise PortfolioConfigError(path, [f"(file): cannot be read: {error.strerror or error}"]) from None
+    body = raw.removeprefix(codecs.BOM_UTF8)
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = body[:error.start].count(b"\n") + 1
+        offset = error.start + len(raw) - len(body)
+        raise PortfolioConfigError(path, [f"(file): not UTF-8 text: byte {body[error.start]:#04x} at line {line} "
+                                          f"(byte offset {offset}): {error.reason}; save the file as UTF-8"]
+                                   ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise PortfolioConfigError(path, [f"(file): not valid TOML: {error}"]) from None
+    except RecursionError:
+        raise PortfolioConfigError(path, ["(file): cannot be parsed: arrays or inline tables nested too "
+                                          "deeply"]) from None
     return parse_portfolio(data, path)

@@ -6,6 +6,7 @@ without Dagster. Each returns a `QualityResult` whose metadata says what was fou
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -20,6 +21,14 @@ MAX_MISSING_RUN = {"prices": 0, "gvz": 0, "rates": 1}
 # Rates are checked only where the product uses them: from GLD's first session on.
 RATES_CHECKED_SINCE = date(2004, 11, 18)
 RATE_BOUNDS = (-0.01, 0.25)
+# A close-to-close move beyond this factor in one session is a split, a unit change or a bad
+# print, not gold: GLD's largest moves 2004-2026 are x0.897 (2026-01-30) and x1.113 (2008-09-17);
+# a 2:1 split is x0.5, a 3:2 one x0.667.
+MAX_ONE_DAY_FACTOR = 1.3
+PRICE_COLUMNS = ("open", "high", "low", "close")
+# Columns that identify one row of each source: a second row with the same key is a duplicate.
+ROW_KEY = {"prices": ("symbol", "date"), "gvz": ("date",), "rates": ("date", "tenor")}
+SHOWN_DEFECTS = 10  # defects spelled out in a check's description (all are counted)
 CALENDAR_OF = {"prices": calendar.EQUITY_CALENDAR, "gvz": calendar.EQUITY_CALENDAR,
                "rates": calendar.BOND_CALENDAR}
 
@@ -36,31 +45,69 @@ def non_empty(frame: pl.DataFrame, table: str) -> QualityResult:
     return QualityResult(frame.height > 0, f"{table} has {frame.height} rows", {"rows": frame.height})
 
 
-def _implausible(source: str) -> tuple[pl.Expr, str]:
-    """A filter selecting impossible rows for `source`, and what it means in words."""
+def _defects(frame: pl.DataFrame, source: str) -> pl.DataFrame:
+    """One row per problem found: date, what (in words, with the values). Order-independent:
+    rows are compared in date order whatever order they came in."""
+    found: list[pl.DataFrame] = []
+
+    def add(condition: pl.Expr, what: pl.Expr, rows: pl.DataFrame = frame) -> None:
+        hits = rows.filter(condition.fill_null(False))
+        if hits.height:
+            found.append(hits.select(pl.col("date"), what.alias("what")))
+
+    def value(column: str) -> pl.Expr:
+        return pl.col(column).cast(pl.Utf8).fill_null("null")
+
     if source == "prices":
-        columns = ["open", "high", "low", "close"]
-        bad = pl.any_horizontal(pl.col(c).is_null() | ~pl.col(c).is_finite() | (pl.col(c) <= 0)
-                                for c in columns)
-        return bad | (pl.col("low") > pl.col("high")), "a missing or non-positive price, or low > high"
-    if source == "gvz":
-        return pl.col("close").is_null() | ~pl.col("close").is_finite() | (pl.col("close") <= 0), \
-            "a missing or non-positive close"
-    # Rates may be zero or slightly negative (FRED printed -0.05% in 2015 and 2020).
-    low, high = RATE_BOUNDS
-    return pl.col("rate").is_null() | ~pl.col("rate").is_between(low, high), \
-        f"a rate outside [{low:.0%}, {high:.0%}]"
+        for column in PRICE_COLUMNS:
+            add(pl.col(column).is_null() | ~pl.col(column).is_finite(),
+                pl.format("missing or non-finite {} ({})", pl.lit(column), value(column)))
+            add(pl.col(column) <= 0, pl.format("non-positive {} ({})", pl.lit(column), value(column)))
+        add(pl.col("low") > pl.col("high"), pl.format("low {} > high {}", value("low"), value("high")))
+        closes = (frame.filter(pl.col("close").is_finite() & (pl.col("close") > 0) & pl.col("date").is_not_null())
+                  .sort("symbol", "date", "close").unique(["symbol", "date"], keep="first", maintain_order=True)
+                  .with_columns(before=pl.col("close").shift(1).over("symbol"),
+                                before_date=pl.col("date").shift(1).over("symbol"))
+                  .with_columns(factor=pl.col("close") / pl.col("before")))
+        add(pl.col("before").is_not_null() & ((pl.col("factor") >= MAX_ONE_DAY_FACTOR)
+                                              | (pl.col("factor") <= 1 / MAX_ONE_DAY_FACTOR)),
+            pl.format("one-day jump x{} in close ({} on {} -> {}): a split or a bad print",
+                      pl.col("factor").round(3), value("before"), pl.col("before_date").cast(pl.Utf8),
+                      value("close")), closes)
+    elif source == "gvz":
+        add(pl.col("close").is_null() | ~pl.col("close").is_finite(),
+            pl.format("missing or non-finite close ({})", value("close")))
+        add(pl.col("close") <= 0, pl.format("non-positive close ({})", value("close")))
+    else:  # rates may be zero or slightly negative (FRED printed -0.05% in 2015 and 2020)
+        low, high = RATE_BOUNDS
+        add(pl.col("rate").is_null() | ~pl.col("rate").is_between(low, high),
+            pl.format("rate {} outside [{}, {}]", value("rate"), pl.lit(f"{low:.0%}"), pl.lit(f"{high:.0%}")))
+    key = [column for column in ROW_KEY[source] if column in frame.columns]
+    add(pl.len().over(key) > 1, pl.format("duplicated day ({} rows for {})", pl.len().over(key),
+                                          pl.concat_str([value(c) for c in key], separator=" ")))
+    add(pl.col("date").is_null(), pl.lit("row without a date"))
+    if not found:
+        return pl.DataFrame(schema={"date": pl.Date, "what": pl.Utf8})
+    return pl.concat(found).unique(maintain_order=True).sort("date", nulls_last=True, maintain_order=True)
 
 
 def plausible_values(frame: pl.DataFrame, source: str, table: str) -> QualityResult:
-    """No impossible values: prices and GVZ strictly positive, rates within RATE_BOUNDS."""
-    condition, meaning = _implausible(source)
-    bad = frame.filter(condition)
-    sample = [str(d) for d in bad["date"].head(10).to_list()]
+    """No impossible values: prices and GVZ strictly positive (and for prices low <= high and no
+    one-day jump beyond MAX_ONE_DAY_FACTOR), rates within RATE_BOUNDS, one row per day."""
+    defects = _defects(frame, source)
+    days = defects["date"].unique(maintain_order=True)
+    spelled = [f"{day if day is not None else '(no date)'} {what}"
+               for day, what in defects.head(SHOWN_DEFECTS).iter_rows()]
+    more = defects.height - len(spelled)
+    description = f"{table}: no implausible rows" if defects.is_empty() else (
+        f"{table}: {defects.height} implausible value(s) on {days.len()} day(s): " + "; ".join(spelled)
+        + (f"; and {more} more" if more else ""))
+    bad_rows = frame.filter(pl.col("date").is_in(days.drop_nulls().implode()) | pl.col("date").is_null()).height
     return QualityResult(
-        bad.is_empty(),
-        f"{table}: {bad.height} rows with {meaning}",
-        {"bad_rows": bad.height, "first_bad_dates": sample},
+        defects.is_empty(),
+        description,
+        {"bad_rows": bad_rows, "first_bad_dates": [str(d) for d in days.head(10).to_list()],
+         "defects": [f"{day} {what}" for day, what in defects.head(50).iter_rows()]},
     )
 
 
@@ -78,27 +125,40 @@ def _runs(days: list[date], all_sessions: list[date]) -> list[tuple[date, date, 
 
 
 def no_calendar_gaps(dates: list[date], source: str, since: date | None = None) -> QualityResult:
-    """No run of missing sessions longer than the source's calendar allows (MAX_MISSING_RUN)."""
+    """No run of missing sessions longer than the source's calendar allows (MAX_MISSING_RUN), and
+    the dates, in the order given, ascending without repeats (rows out of order or twice are a
+    broken feed even when every session is there)."""
     cal = CALENDAR_OF[source]
-    present = sorted(d for d in dates if since is None or d >= since)
+    given = [d for d in dates if d is not None and (since is None or d >= since)]
+    out_of_order = [f"{b} after {a}" for a, b in zip(given, given[1:]) if b < a]
+    repeated = sorted(d for d, n in Counter(given).items() if n > 1)
+    present = sorted(set(given))
+    if not present:
+        return QualityResult(True, f"{source}: no dates to check", {"calendar": cal, "missing_sessions": 0})
     missing = calendar.missing_sessions(present, cal)
     runs = _runs(missing, calendar.sessions(present[0], present[-1], cal)) if missing else []
-    too_long = [r for r in runs if r[2] > MAX_MISSING_RUN[source]]
+    too_long = [f"{a}..{b} ({n})" for a, b, n in runs if n > MAX_MISSING_RUN[source]]
     extra = calendar.non_session_dates(present, cal)
+    problems = [f"{what}: {', '.join(items[:5])}{' ...' if len(items) > 5 else ''}"
+                for what, items in (("missing sessions", too_long), ("dates out of order", out_of_order),
+                                    ("dates repeated", [str(d) for d in repeated])) if items]
     return QualityResult(
-        not too_long,
+        not problems,
         f"{source}: {len(missing)} missing {cal} sessions in {len(runs)} runs; "
-        f"{len(too_long)} runs longer than {MAX_MISSING_RUN[source]} allowed",
+        f"{len(too_long)} runs longer than {MAX_MISSING_RUN[source]} allowed"
+        + "".join(f"; {problem}" for problem in problems),
         {
             "calendar": cal,
             "missing_sessions": len(missing),
-            "runs_too_long": [f"{a}..{b} ({n})" for a, b, n in too_long[:10]],
+            "runs_too_long": too_long[:10],
             "rows_on_closed_days": [str(d) for d in extra[:10]],
+            "out_of_order": out_of_order[:10],
+            "repeated_dates": [str(d) for d in repeated[:10]],
         },
     )
 
 
-def freshness(last_date: date, now: datetime, status: str, source: str) -> QualityResult:
+def freshness(last_date: date | None, now: datetime, status: str, source: str) -> QualityResult:
     """Last stored date vs the last completed session of the source's calendar.
 
     Session-aware: before the open, overnight, on weekends and holidays the last completed session
@@ -109,6 +169,10 @@ def freshness(last_date: date, now: datetime, status: str, source: str) -> Quali
     cal = CALENDAR_OF[source]
     expected = calendar.last_completed_session(now, cal)
     state = calendar.session_state(now, cal)
+    if last_date is None:  # an empty table (non_empty fails and blocks too): no crash here
+        return QualityResult(False, f"{source}: no rows at all; the last completed session is {expected}",
+                             {"last_date": None, "last_completed_session": str(expected), "status": status,
+                              "session_state": state})
     behind = len(calendar.sessions(last_date, expected, cal)) - 1 if last_date < expected else 0
     metadata = {"last_date": str(last_date), "last_completed_session": str(expected),
                 "sessions_behind": behind, "status": status, "session_state": state}

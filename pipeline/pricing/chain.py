@@ -17,7 +17,7 @@ from datetime import date, datetime
 import numpy as np
 import polars as pl
 
-from pipeline.market import listing
+from pipeline.market import calendar, listing
 from pipeline.market.quotes import QUOTES_SCHEMA
 from pipeline.pricing.api import (GLD_EXPENSE_RATIO_Q, IVReason, american_greeks, american_price,
                                   implied_vol)
@@ -40,6 +40,17 @@ TICK_SMALL, TICK_LARGE = 0.01, 0.05
 WIDE_SPREAD_PCT = 0.25   # (ask - bid) / mid above this is flagged
 FLAG_COLUMNS = ("flag_zero_bid", "flag_crossed", "flag_wide_spread", "flag_stale_last",
                 "flag_no_vendor_iv", "flag_iv_failed")
+# Named in `quality_flags` only (no column of their own): the same contract quoted twice in one
+# snapshot, and an expiry that is not an NYSE session (a listed GLD option expires on one).
+NOTE_NAMES = ("duplicate_contract", "expiry_not_session")
+# A solved IV above this (1,000 %/yr) comes from an absurd quote, not from GLD: kept out of the
+# surface like any failed IV, with its own reason code beside IVReason's.
+MAX_PLAUSIBLE_IV = 10.0
+IV_ABOVE_MAX = 6
+# Inputs where NaN means "not quoted", as null does (a NaN bid is no bid, a NaN vendor IV none).
+NAN_IS_MISSING = ("bid", "ask", "last", "vendor_iv", "underlying_price")
+# Expiries outside these years are not looked up in the exchange calendar (and are flagged).
+CALENDAR_YEARS = (1900, 2200)
 
 
 
@@ -169,7 +180,14 @@ def snapshot_days_to_value(quoted: pl.DataFrame, valued: pl.DataFrame) -> tuple[
     return sorted(fresh["snapshot_date"].to_list()), sorted(gone["snapshot_date"].to_list())
 
 
-_REASON_NAMES = {int(member): member.name.lower() for member in IVReason}
+_REASON_NAMES = {int(member): member.name.lower() for member in IVReason} | {IV_ABOVE_MAX: "iv_above_max"}
+
+
+def _not_sessions(expiries: pl.Series) -> set[date]:
+    """The distinct expiries that are not NYSE sessions (or too far out to look up)."""
+    first, last = CALENDAR_YEARS
+    return {day for day in expiries.drop_nulls().unique().to_list()
+            if not first <= day.year <= last or calendar.session_hours(day) is None}
 
 
 def value_quotes(quotes: pl.DataFrame, rates: pl.DataFrame, prices: pl.DataFrame | None = None,
@@ -181,8 +199,13 @@ def value_quotes(quotes: pl.DataFrame, rates: pl.DataFrame, prices: pl.DataFrame
     rates: `raw.rates_daily` layout; the rate used is the last print on or before the snapshot
     day (rate_age_days says how old). prices: `raw.prices_daily` rows of the underlying, used
     only where `underlying_price` is null (close as of the snapshot day).
+
+    Bad rows are kept and say what is wrong: NaN in a quote column counts as missing; a negative
+    bid or ask, or a right other than 'C'/'P', gives iv_reason bad_input; a solved IV above
+    MAX_PLAUSIBLE_IV gives iv_reason IV_ABOVE_MAX ('iv_above_max'); `quality_flags` also names a
+    contract quoted twice in a snapshot and an expiry that is not an NYSE session (NOTE_NAMES).
     """
-    frame = quotes
+    frame = quotes.with_columns(pl.col(column).fill_nan(None) for column in NAN_IS_MISSING)
     if "q" not in frame.columns:
         frame = frame.with_columns(q=pl.lit(q, dtype=pl.Float64))
     frame = _asof(frame, rates, "rate", "rate")
@@ -195,7 +218,9 @@ def value_quotes(quotes: pl.DataFrame, rates: pl.DataFrame, prices: pl.DataFrame
     ).with_columns(
         t_years=pl.col("days_to_expiry").cast(pl.Float64) / DAYS_PER_YEAR,
         moneyness=pl.col("strike") / pl.col("underlying_price"),
-        mid=pl.when(pl.col("ask") > 0).then((pl.col("bid").fill_null(0.0) + pl.col("ask")) / 2),
+        # no mid without a positive ask, or with a negative bid (0 or null = no bid)
+        mid=pl.when((pl.col("ask") > 0) & (pl.col("bid").fill_null(0.0) >= 0))
+        .then((pl.col("bid").fill_null(0.0) + pl.col("ask")) / 2),
     ).with_columns(
         spread_pct=(pl.col("ask") - pl.col("bid")) / pl.col("mid"),
     )
@@ -211,6 +236,10 @@ def value_quotes(quotes: pl.DataFrame, rates: pl.DataFrame, prices: pl.DataFrame
     vol, reason = implied_vol(mid, is_call, spot, strike, t, rate, carry, american=True)
     vol = np.asarray(vol, dtype=np.float64)
     reason = np.asarray(reason, dtype=np.int8)
+    # a right other than 'C'/'P' would otherwise be valued as a put
+    known_right = frame["option_right"].is_in(["C", "P"]).fill_null(False).to_numpy()
+    reason = np.where(known_right, reason, np.int8(IVReason.BAD_INPUT))
+    reason = np.where((reason == int(IVReason.OK)) & (vol > MAX_PLAUSIBLE_IV), np.int8(IV_ABOVE_MAX), reason)
     ok = (reason == int(IVReason(0))) & np.isfinite(vol)
     greeks = {name: np.full(n, np.nan) for name in ("delta", "gamma", "theta", "vega", "rho")}
     if ok.any():
@@ -239,10 +268,13 @@ def value_quotes(quotes: pl.DataFrame, rates: pl.DataFrame, prices: pl.DataFrame
         .otherwise(pl.col("volume").fill_null(0) <= 0),
         flag_no_vendor_iv=pl.col("vendor_iv").fill_null(0.0) <= 0,
         flag_iv_failed=pl.col("iv_reason") != 0,
+        duplicate_contract=pl.len().over("snapshot_date", "contract") > 1,
+        expiry_not_session=pl.col("expiry").is_in(sorted(_not_sessions(frame["expiry"]))).fill_null(False),
     )
     frame = frame.with_columns(
         quality_flags=pl.concat_str(
-            [pl.when(pl.col(flag)).then(pl.lit(flag.removeprefix("flag_"))) for flag in FLAG_COLUMNS],
+            [pl.when(pl.col(flag)).then(pl.lit(flag.removeprefix("flag_"))) for flag in FLAG_COLUMNS]
+            + [pl.when(pl.col(note)).then(pl.lit(note)) for note in NOTE_NAMES],
             separator=",", ignore_nulls=True,
         ).fill_null(""),
     )
