@@ -102,3 +102,22 @@ def materialize_all() -> Callable[..., object]:
                               raise_on_error=raise_on_error)
 
     return run
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():  # noqa: ANN201  (a playwright Browser; playwright is imported only when needed)
+    """The system Chromium (Debian's, never a downloaded browser), headless, for the page tests."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (system Chromium is required; browsers are never downloaded)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -22,22 +22,11 @@ import pytest
 from pypdf import PdfReader
 
 from pipeline import warehouse
-from tests.assets.test_faults import _env, _run, _state
-from tests.conftest import PORTFOLIO_2026, Sandbox
+from tests.assets.test_faults import _env, _run, _state, finished  # noqa: F401  (module fixture: a finished run)
+from tests.conftest import Sandbox
 
 pytestmark = pytest.mark.slow
 FREE_BYTES = 400_000
-
-
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> tuple[Sandbox, Path, dict[str, object]]:
-    box = Sandbox.at(tmp_path_factory.mktemp("disk"))
-    box.write_portfolio(PORTFOLIO_2026)
-    home = tmp_path_factory.mktemp("dagster_home")
-    done = _run(box, home)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return box, home, _state(box)
-
 
 
 @pytest.fixture

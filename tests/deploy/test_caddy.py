@@ -31,9 +31,6 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CADDYFILE = PROJECT_ROOT / "deploy" / "Caddyfile"
 CADDYFILE_NOAUTH = PROJECT_ROOT / "deploy" / "Caddyfile.noauth"
 CADDY = shutil.which("caddy")
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 USER = "vault"
 PASSWORD = "gold under the mattress"
 # What file_server must label each download with: nosniff makes the browser take it at its word.
@@ -214,18 +211,6 @@ def test_the_noauth_caddyfile_serves_the_same_site_openly(open_site_url: str) ->
     assert_security_headers(headers)
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """The system Chromium (never a downloaded browser), headless."""
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (system Chromium is required; browsers are never downloaded)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 # Chart containers without the SVG vega-embed draws, with marks in it (the <noscript> fallback SVG
