@@ -73,7 +73,8 @@ def connect(path: Path | str, read_only: bool = False, wait_seconds: float | Non
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
-    deadline = time.monotonic() + (lock_wait_seconds() if wait_seconds is None else wait_seconds)
+    wait = lock_wait_seconds() if wait_seconds is None else wait_seconds
+    deadline = time.monotonic() + wait
     backoff = FIRST_BACKOFF_SECONDS
     while True:
         try:
@@ -86,7 +87,7 @@ def connect(path: Path | str, read_only: bool = False, wait_seconds: float | Non
             if time.monotonic() + backoff > deadline:
                 raise WarehouseBusyError(
                     f"warehouse {path} is locked by another process and stayed locked for "
-                    f"{(lock_wait_seconds() if wait_seconds is None else wait_seconds):g} s "
+                    f"{wait:g} s "
                     f"(close other DuckDB sessions on it, or raise VAULT_LOCK_WAIT_SECONDS): {error}") from None
             time.sleep(backoff)
             backoff = min(2 * backoff, MAX_BACKOFF_SECONDS)

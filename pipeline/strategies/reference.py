@@ -30,8 +30,12 @@ from pipeline.strategies.cost_index import (
     TENOR_MONTHS,
 )
 from pipeline.strategies.legs import pick_template
+from pipeline.strategies.recommend import (MIN_COST_POINTS, PROFILES, SENSITIVITY_SPOT_SHOCKS,
+                                           SENSITIVITY_VOL_SHOCKS)
+from pipeline.strategies.scenarios import SPOT_SHOCKS, THIRTY_DAYS, VOL_SHOCKS
 from pipeline.strategies.templates import templates_for
-from pipeline.strategies.valuation import DayMarket
+from pipeline.portfolio.hedged import BISECTION_STEPS, HIGH_MULTIPLE, LOW_FRACTION
+from pipeline.strategies.valuation import MIN_ATM_VOL, DayMarket
 
 
 def _eligible_snapshot_put(row: dict[str, Any]) -> bool:
@@ -106,16 +110,17 @@ def _hedge_value(legs: list[dict[str, Any]], spot: float, atm_vol: float, rate: 
 
 def _margin_call_price(legs: list[dict[str, Any]], book: Portfolio, close: float, atm_vol: float, rate: float,
                        horizon_days: int = 0, strike_scale: float = 1.0) -> float | None:
-    """The GLD price where collateral + hedge = loan / margin_call_ltv: 60 halvings in log price."""
+    """The GLD price where collateral + hedge = loan / margin_call_ltv: the same bracket and number
+    of halvings in log price as the production solver, one price at a time."""
     shares, call_value = book.share_count, book.loan.amount / book.loan.margin_call_ltv
 
     def excess(price: float) -> float:
         return shares * price + _hedge_value(legs, price, atm_vol, rate, horizon_days, strike_scale) - call_value
 
-    low, high = math.log(close * 1e-3), math.log(4.0 * max(close, call_value / shares))
+    low, high = math.log(close * LOW_FRACTION), math.log(HIGH_MULTIPLE * max(close, call_value / shares))
     if excess(math.exp(low)) >= 0.0:
         return None
-    for _ in range(60):
+    for _ in range(BISECTION_STEPS):
         mid = 0.5 * (low + high)
         if excess(math.exp(mid)) >= 0.0:
             high = mid
@@ -144,7 +149,7 @@ def _score(metrics: dict[str, Any], profile: str, settings: StrategySettings) ->
         return (metrics["fall_to_margin_call_hedged_pct"],
                 metrics["cost_annualised_pct"] <= settings.conservative_max_cost_annual)
     if profile == "balanced":
-        return (metrics["protection_points"] / max(100.0 * metrics["cost_pct_collateral"], 0.1),
+        return (metrics["protection_points"] / max(100.0 * metrics["cost_pct_collateral"], MIN_COST_POINTS),
                 metrics["protection_points"] > 1e-9)
     return -metrics["cost_pct_collateral"], metrics["fall_to_margin_call_hedged_pct"] >= settings.aggressive_min_fall
 
@@ -166,9 +171,6 @@ def strategy_day_loop(chain: pl.DataFrame, market: DayMarket, book: Portfolio) -
     Leg picking is shared with production (`pick_template`): it is already per leg. Everything
     priced after it is recomputed here with scalar kernel calls and Python arithmetic.
     """
-    from pipeline.strategies.recommend import PROFILES, SENSITIVITY_SPOT_SHOCKS, SENSITIVITY_VOL_SHOCKS
-    from pipeline.strategies.scenarios import SPOT_SHOCKS, THIRTY_DAYS, VOL_SHOCKS
-
     shares, loan = book.share_count, book.loan.amount
     spot, atm, rate = market.spot, market.atm_vol, market.rate
     legs_by_template: dict[str, list[dict[str, Any]]] = {}
@@ -182,7 +184,7 @@ def strategy_day_loop(chain: pl.DataFrame, market: DayMarket, book: Portfolio) -
         expiry = min(leg["dte"] for leg in legs)
         for horizon, days in (("now", 0), ("30d", THIRTY_DAYS), ("expiry", expiry)):
             for vol_shock in VOL_SHOCKS:
-                vol = max(atm + vol_shock, 0.01)
+                vol = max(atm + vol_shock, MIN_ATM_VOL)
                 call = _margin_call_price(legs, book, spot, vol, rate, days)
                 for spot_shock in SPOT_SHOCKS:
                     price = spot * (1.0 + spot_shock)
@@ -193,7 +195,7 @@ def strategy_day_loop(chain: pl.DataFrame, market: DayMarket, book: Portfolio) -
     sensitivity = []
     for spot_shock in SENSITIVITY_SPOT_SHOCKS:
         for vol_shock in SENSITIVITY_VOL_SHOCKS:
-            price, vol, scale = spot * (1.0 + spot_shock), max(atm + vol_shock, 0.01), 1.0 + spot_shock
+            price, vol, scale = spot * (1.0 + spot_shock), max(atm + vol_shock, MIN_ATM_VOL), 1.0 + spot_shock
             cell: dict[str, dict[str, Any]] = {}
             for template_id, legs in legs_by_template.items():
                 moved = []
