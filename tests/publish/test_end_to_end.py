@@ -17,7 +17,7 @@ from pipeline import warehouse
 from pipeline.publish.site import SITE_PAGES
 from tests.conftest import Sandbox
 
-from .test_browser import browser, offline_tab, serve  # noqa: F401 (browser is a fixture)
+from .test_browser import offline_tab, serve
 
 EXAMPLE_PORTFOLIO = Path(__file__).resolve().parents[2] / "portfolio.toml"
 
@@ -86,7 +86,7 @@ def test_pages_show_this_runs_checks_and_alerts(pipeline_run: Sandbox, tables: d
     assert '<span class="badge triage-roll">ROLL</span>' in overview  # the October put, 10 days left
 
 
-def test_every_page_of_the_run_loads_in_the_browser(site_url: str, browser: Any) -> None:  # noqa: F811
+def test_every_page_of_the_run_loads_in_the_browser(site_url: str, browser: Any) -> None:
     with offline_tab(browser) as tab:
         for page in SITE_PAGES:
             tab.open(site_url + page.file_name)
