@@ -126,6 +126,12 @@ class Alerts(_Strict):
     """A condition re-entering within this long after it cleared is logged but not emailed."""
     hedge_expiry_days: int = Field(default=14, ge=0, le=365)
     """Warn when a held hedge has 0 < DTE <= this many calendar days left."""
+    selloff_drawdown: float = Field(default=0.08, gt=0, lt=1)
+    """A `selloff` starts when GLD closes this far (fraction) below its highest close of the lookback ..."""
+    selloff_lookback_days: int = Field(default=60, ge=2, le=2000)
+    """... the last this many trading days, the day itself included ..."""
+    selloff_one_day_fall: float = Field(default=0.04, gt=0, lt=1)
+    """... or when GLD falls this much (fraction) from one close to the next."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -266,6 +272,60 @@ class StrategySettings(_Strict):
         return self
 
 
+class BacktestEvent(_Strict):
+    """A user's own backtest window (`[[backtest.events]]`), beside the presets of pipeline/backtest/events.py."""
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")
+    label: str | None = Field(default=None, min_length=1, max_length=80)
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if not self.start < self.end:
+            _raise_problems([("end", f"must be after start={self.start.isoformat()}", self.end)])
+        return self
+
+
+class BacktestSettings(_Strict):
+    """How backtests replay hedges (pipeline/backtest/, docs/backtests.md)."""
+
+    initial_ltv: float | None = Field(default=None, gt=0, lt=1)
+    """LTV on each event's start day; None: the portfolio's latest LTV. Exclusive with `loan`."""
+    loan: float | None = Field(default=None, gt=0, le=1e12)
+    """A fixed loan (USD) instead of an initial LTV."""
+    cure: Literal["none", "target"] = "none"
+    """On a margin call: 'none' records the breach; 'target' pays the loan down to loan.target_ltv."""
+    tail_days: int = Field(default=20, ge=0, le=750)
+    """Trading days the path runs past each event's end day."""
+    hedge_ratio: float = Field(default=1.0, gt=0, le=1)
+    """Share of the collateral the named templates cover."""
+    budget_cap: float | None = Field(default=None, gt=0, le=1)
+    """Premium paid per rolling 365 days, as a fraction of the collateral value, at most this."""
+    provider: Literal["synthetic", "snapshots", "mixed"] = "mixed"
+    alma_window: int = Field(default=50, ge=2, le=500)
+    alma_offset: float = Field(default=0.85, ge=0, le=1)
+    alma_sigma: float = Field(default=6.0, gt=0, le=100)
+    ltv_buffer: float = Field(default=0.05, ge=0, lt=1)
+    """The optimizer's pick keeps every event's worst LTV this far below the margin call."""
+    mc_paths: int = Field(default=100_000, ge=1_000, le=10_000_000)
+    mc_seed: int = Field(default=20260129, ge=0, le=2**63 - 1)
+    mc_mean_block_days: float = Field(default=20.0, ge=1, le=500)
+    events: list[BacktestEvent] = Field(default_factory=list, max_length=50)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems: list[tuple[str, str, Any]] = []
+        if self.initial_ltv is not None and self.loan is not None:
+            problems.append(("loan", f"give initial_ltv={self.initial_ltv} or loan, not both", self.loan))
+        ids = [event.id for event in self.events]
+        for i, event_id in enumerate(ids):
+            if event_id in ids[:i]:
+                problems.append((f"events.{i}.id", "is used twice", event_id))
+        _raise_problems(problems)
+        return self
+
+
 class Portfolio(_Strict):
     """A Lombard loan against gold collateral, with its hedges and alerting, as in portfolio.toml."""
 
@@ -280,6 +340,7 @@ class Portfolio(_Strict):
     hedges: list[Hedge] = Field(default_factory=list, max_length=200)
     strategy: StrategySettings = Field(default_factory=StrategySettings)
     strategies: list[StrategyTemplateConfig] = Field(default_factory=list, max_length=50)
+    backtest: BacktestSettings = Field(default_factory=BacktestSettings)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -1,4 +1,4 @@
-"""Data flows one way: market -> pricing -> portfolio / strategies -> alerts -> publish.
+"""Data flows one way: market -> pricing -> portfolio / strategies -> backtest -> alerts -> publish.
 
 Read from the source (ast), not from a run: an import that points back up the chain, or Dagster
 inside the pure core, fails here with the file and the line.
@@ -14,10 +14,11 @@ import pytest
 PIPELINE = Path(__file__).resolve().parents[1] / "pipeline"
 # package -> the pipeline packages it must never import
 FORBIDDEN = {
-    "market": {"pricing", "portfolio", "strategies", "alerts", "publish"},
-    "pricing": {"portfolio", "strategies", "alerts", "publish"},
-    "portfolio": {"strategies", "alerts", "publish"},
-    "strategies": {"alerts", "publish"},
+    "market": {"pricing", "portfolio", "strategies", "backtest", "alerts", "publish"},
+    "pricing": {"portfolio", "strategies", "backtest", "alerts", "publish"},
+    "portfolio": {"strategies", "backtest", "alerts", "publish"},
+    "strategies": {"backtest", "alerts", "publish"},
+    "backtest": {"alerts", "publish"},
     "alerts": {"publish"},
 }
 

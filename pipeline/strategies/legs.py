@@ -86,6 +86,21 @@ def contracts_for(weights: list[float], shares: float) -> list[int]:
     return counts
 
 
+def leg_contracts(legs: tuple[Leg, ...], shares: float) -> list[int]:
+    """Contracts per leg, legs of one (right, side) rounded together (`contracts_for`).
+
+    >>> from pipeline.strategies.templates import SYSTEM_TEMPLATES
+    >>> leg_contracts(SYSTEM_TEMPLATES[4].legs, 1000), leg_contracts(SYSTEM_TEMPLATES[6].legs, 750)
+    ([3, 3, 4], [8, 8])
+    """
+    sizes: dict[int, int] = {}
+    for right in ("P", "C"):
+        for side in ("long", "short"):
+            group = [i for i, leg in enumerate(legs) if (leg.option_right, leg.side) == (right, side)]
+            sizes.update(zip(group, contracts_for([legs[i].weight for i in group], shares)))
+    return [sizes[i] for i in range(len(legs))]
+
+
 def _describe(index: int, leg: Leg) -> str:
     return f"leg {index} ({leg.side} {leg.option_right} {leg.moneyness:.0%}, {leg.tenor_days} d)"
 
@@ -121,11 +136,7 @@ def pick_leg(chain: pl.DataFrame, leg: Leg, spot: float) -> tuple[dict[str, obje
 
 def pick_template(chain: pl.DataFrame, template: Template, spot: float, shares: float) -> TemplatePick:
     """Listed, sized contracts for every leg of `template` on one day's valued chain."""
-    sizes: dict[int, int] = {}
-    for right in ("P", "C"):
-        for side in ("long", "short"):
-            group = [i for i, leg in enumerate(template.legs) if (leg.option_right, leg.side) == (right, side)]
-            sizes.update(zip(group, contracts_for([template.legs[i].weight for i in group], shares)))
+    sizes = dict(enumerate(leg_contracts(template.legs, shares)))
     picked, notes = [], []
     for index, leg in enumerate(template.legs):
         row, skipped = pick_leg(chain, leg, spot)
