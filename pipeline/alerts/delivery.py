@@ -3,7 +3,10 @@
 Decisions:
 - One email per delivery batch: every ``pending`` row goes into a single message, most
   severe first. The subject names the most severe new alert; the latest PDF report is
-  attached when the batch contains a critical ``enter`` row.
+  attached when the batch contains a critical ``enter`` row, the selloff report
+  (``selloff_latest.pdf``) when it contains a ``selloff`` ``enter`` row; both when both
+  apply. The body lists each attachment. A missing file is logged and the email goes
+  out without it.
 - Email off (no ``VAULT_SMTP_HOST``): rows stay ``pending`` and the result says
   ``email_enabled=False``; the caller logs "email off" once. Turning email on later
   delivers the backlog in one message.
@@ -32,7 +35,7 @@ from typing import Final, Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict, SecretStr, model_validator
 
-from pipeline.alerts.rules import LEVELS, headline
+from pipeline.alerts.rules import LEVELS, SELLOFF_RULE, headline
 from pipeline.alerts.state import UTC_TIME, to_utc, conform_alert_log
 
 logger = logging.getLogger(__name__)
@@ -121,6 +124,9 @@ class DeliveryResult:
     email_enabled: bool
     error: str | None = None
     attachment: Path | None = None
+    """The latest report PDF, when it was attached (kept for callers that expect one file)."""
+    attachments: tuple[Path, ...] = ()
+    """Every file attached, in the order the email carries them."""
 
 
 SendFn = Callable[[EmailMessage, SmtpSettings, float], None]
@@ -155,11 +161,14 @@ def build_message(
     sender: str,
     attachment: Path | None,
     *,
+    selloff_report: Path | None = None,
     date: datetime | None = None,
 ) -> EmailMessage:
-    """One email for a batch of alert-log rows, most severe first, with an optional PDF attached.
+    """One email for a batch of alert-log rows, most severe first, with the optional PDFs attached.
 
-    The Message-ID is derived from the alert ids, so a retried batch carries the same id.
+    ``attachment`` is the latest report, ``selloff_report`` the selloff report; the body
+    names each. The Message-ID is derived from the alert ids, so a retried batch carries
+    the same id.
     """
     if alert_rows.height == 0:
         raise ValueError("alert_rows is empty; nothing to put in an email")
@@ -175,11 +184,10 @@ def build_message(
         message["Date"] = format_datetime(to_utc(date, "date"))
     digest = hashlib.sha256("\n".join(sorted(row["alert_id"] for row in rows)).encode()).hexdigest()[:32]
     message["Message-ID"] = f"<{digest}@vault-dashboard>"
-    message.set_content(_body(rows, attachment))
-    if attachment is not None:
-        message.add_attachment(
-            attachment.read_bytes(), maintype="application", subtype="pdf", filename=attachment.name
-        )
+    attachments = _labelled_attachments(attachment, selloff_report)
+    message.set_content(_body(rows, attachments))
+    for _, path in attachments:
+        message.add_attachment(path.read_bytes(), maintype="application", subtype="pdf", filename=path.name)
     return message
 
 
@@ -191,11 +199,14 @@ def deliver_pending(
     now: datetime,
     timeout: float = 10.0,
     send: SendFn = send_via_smtp,
+    *,
+    selloff_pdf: Path | None = None,
 ) -> tuple[pl.DataFrame, DeliveryResult]:
     """Email every ``pending`` row in one message and record the outcome in the returned log.
 
-    ``report_pdf`` is attached when the batch holds a critical ``enter`` row and the file
-    exists (a missing file is logged and the email goes out without it).
+    ``report_pdf`` is attached when the batch holds a critical ``enter`` row, ``selloff_pdf``
+    when it holds a ``selloff`` ``enter`` row, each only if the file exists (a missing file
+    is logged and the email goes out without it).
     """
     now_utc = to_utc(now, "now")
     log = conform_alert_log(log)
@@ -208,8 +219,11 @@ def deliver_pending(
     if not recipients:
         raise ValueError("recipients is empty while email is on; set at least one address")
 
-    attachment = _attachment_for(pending, report_pdf)
-    message = build_message(pending, recipients, settings.sender, attachment, date=now_utc)
+    attachment = _attachment_for(pending, report_pdf, pl.col("level") == "critical", "report PDF")
+    selloff_report = _attachment_for(pending, selloff_pdf, pl.col("rule") == SELLOFF_RULE, "selloff report PDF")
+    attachments = tuple(path for _, path in _labelled_attachments(attachment, selloff_report))
+    message = build_message(pending, recipients, settings.sender, attachment, selloff_report=selloff_report,
+                            date=now_utc)
     try:
         send(message, settings, timeout)
     except (smtplib.SMTPException, OSError) as exc:
@@ -217,11 +231,11 @@ def deliver_pending(
         logger.warning("alert email via %s:%s failed: %s", settings.host, settings.port, error)
         updated = _record_attempt(log, now_utc, error=error, delivered=False)
         failed = pending.height
-        return updated, DeliveryResult(
-            sent=0, failed=failed, pending=failed, email_enabled=True, error=error, attachment=attachment
-        )
+        return updated, DeliveryResult(sent=0, failed=failed, pending=failed, email_enabled=True, error=error,
+                                       attachment=attachment, attachments=attachments)
     updated = _record_attempt(log, now_utc, error=None, delivered=True)
-    return updated, DeliveryResult(sent=pending.height, failed=0, pending=0, email_enabled=True, attachment=attachment)
+    return updated, DeliveryResult(sent=pending.height, failed=0, pending=0, email_enabled=True,
+                                   attachment=attachment, attachments=attachments)
 
 
 def _record_attempt(log: pl.DataFrame, now_utc: datetime, *, error: str | None, delivered: bool) -> pl.DataFrame:
@@ -274,7 +288,7 @@ def _subject(rows: list[dict]) -> str:
     return f"[Vault] {lead}{more}"
 
 
-def _body(rows: list[dict], attachment: Path | None) -> str:
+def _body(rows: list[dict], attachments: list[tuple[str, Path]]) -> str:
     lines = [f"Vault Dashboard: {len(rows)} alert change(s).", ""]
     for row in rows:
         state = "NEW" if row["event"] == "enter" else "CLEARED"
@@ -285,19 +299,24 @@ def _body(rows: list[dict], attachment: Path | None) -> str:
             lines.append(f"  cleared at {row['last_seen'].isoformat()}")
         lines.append(f"  alert id {row['alert_id']}")
         lines.append("")
-    if attachment is not None:
-        lines.append(f"Attached: latest report {attachment.name}")
+    lines += [f"Attached: {label} {path.name}" for label, path in attachments]
     return "\n".join(lines)
 
 
-def _attachment_for(pending: pl.DataFrame, report_pdf: Path | None) -> Path | None:
-    has_new_critical = pending.filter((pl.col("event") == "enter") & (pl.col("level") == "critical")).height > 0
-    if not has_new_critical or report_pdf is None:
+def _labelled_attachments(report: Path | None, selloff_report: Path | None) -> list[tuple[str, Path]]:
+    """The files to attach, each with the words the body introduces it by, report first."""
+    candidates = (("latest report", report), ("selloff report", selloff_report))
+    return [(label, path) for label, path in candidates if path is not None]
+
+
+def _attachment_for(pending: pl.DataFrame, pdf: Path | None, wanted_by: pl.Expr, what: str) -> Path | None:
+    """``pdf`` when a pending ``enter`` row matches ``wanted_by`` and the file exists, else None."""
+    if pdf is None or pending.filter((pl.col("event") == "enter") & wanted_by).height == 0:
         return None
-    if not report_pdf.is_file():
-        logger.warning("report PDF %s not found; sending the critical alert without it", report_pdf)
+    if not pdf.is_file():
+        logger.warning("%s %s not found; sending the alert email without it", what, pdf)
         return None
-    return report_pdf
+    return pdf
 
 
 def _describe_error(exc: BaseException, settings: SmtpSettings) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import socket
 import ssl
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from email.message import EmailMessage
 from pathlib import Path
@@ -32,19 +33,27 @@ RECIPIENTS = ["risk@example.com", "owner@example.com"]
 SENDER = "vault@example.com"
 PASSWORD = "s3cret-Pa55word"
 PDF_BYTES = b"%PDF-1.4\n% vault test report\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+SELLOFF_PDF_BYTES = b"%PDF-1.4\n% selloff report\n\x00\xff\x80 binary\r\n%%EOF\n"
 
 
 def plain_settings(port: int, **overrides: object) -> SmtpSettings:
     return SmtpSettings(**({"host": "127.0.0.1", "port": port, "tls": "none", "sender": SENDER} | overrides))
 
 
-def alerts_for(ltv: float, day: int) -> pl.DataFrame:
+def alerts_for(ltv: float, day: int, closes: Sequence[float] = ()) -> pl.DataFrame:
+    """The active alerts on 30 Jan + `day`; `closes` are GLD closes on consecutive days ending that day."""
+    as_of = date(2026, 1, 30) + timedelta(days=day)
+    history = pl.DataFrame(
+        {"date": [as_of - timedelta(days=len(closes) - 1 - i) for i in range(len(closes))], "close": list(closes)},
+        schema={"date": pl.Date, "close": pl.Float64},
+    )
     inputs = AlertInputs(
-        as_of=date(2026, 1, 30) + timedelta(days=day),
+        as_of=as_of,
         ltv=ltv,
         gld_close=180.12,
         margin_call_price=178.5,
         cure_amount=12_345.0,
+        closes=history,
     )
     return evaluate_alerts(inputs)
 
@@ -58,6 +67,17 @@ def report_pdf(tmp_path: Path) -> Path:
     path = tmp_path / "report.pdf"
     path.write_bytes(PDF_BYTES)
     return path
+
+
+@pytest.fixture
+def selloff_pdf(tmp_path: Path) -> Path:
+    path = tmp_path / "selloff_latest.pdf"
+    path.write_bytes(SELLOFF_PDF_BYTES)
+    return path
+
+
+def body_of(message: EmailMessage) -> str:
+    return message.get_body(preferencelist=("plain",)).get_content()
 
 
 def pdf_attachments(message: EmailMessage) -> list[tuple[str | None, bytes]]:
@@ -422,3 +442,80 @@ def test_relay_dropping_mid_message_keeps_the_alerts_pending_and_the_retry_sends
     assert (again.sent, again.pending) == (2, 0)
     assert retried["delivery_status"].to_list() == ["sent", "sent"] and retried["attempts"].to_list() == [2, 2]
     assert len(smtp_server.handler.messages) == 1  # one message for both alerts, sent once
+
+
+# --- selloff report attachment -----------------------------------------------------------
+
+
+def test_selloff_episode_is_mailed_once_with_its_report(smtp_server: RunningSmtp, selloff_pdf: Path) -> None:
+    """Daily runs 30 Jan (day 0) .. 7 Feb on GLD closes 100, 98, 96, 94, 92, 91, 93, 91, 95, cooldown 48 h.
+
+    From the running high of 100 (default 60-day lookback, fewer closes exist, all used):
+    day 3 94 -> -6 %; day 4 92 -> -8.0 %, at the inclusive threshold: enter, mailed with the
+    selloff report (one day 92 / 94 - 1 = -2.1 %, never near -4 % in this series);
+    day 5 91 -> -9 %: still active, refreshed, no mail; day 6 93 -> -7 %: cleared, mailed;
+    day 7 91 -> -9 %: re-enters 24 h after clearing, inside the 48 h cooldown: logged
+    suppressed, no mail; day 8 95 -> -5 %: its clearance is suppressed too.
+    """
+    closes = [100, 98, 96, 94, 92, 91, 93, 91, 95]
+    log = empty_alert_log()
+    mails_after_run = []
+    for day in range(len(closes)):
+        now = T0 + timedelta(days=day)
+        log = update_alert_log(log, alerts_for(0.5, day, closes[: day + 1]), now, timedelta(hours=48))
+        log, _ = deliver_pending(log, plain_settings(smtp_server.port), RECIPIENTS, None, now, timeout=2,
+                                 selloff_pdf=selloff_pdf)
+        mails_after_run.append(len(smtp_server.handler.messages))
+
+    assert mails_after_run == [0, 0, 0, 0, 1, 1, 2, 2, 2]
+    assert log.select("rule", "subject", "event", "delivery_status").rows() == [
+        ("selloff", "GLD", "enter", "sent"),
+        ("selloff", "GLD", "leave", "sent"),
+        ("selloff", "GLD", "enter", "suppressed"),
+        ("selloff", "GLD", "leave", "suppressed"),
+    ]
+    assert json.loads(log["values"][0])["close"] == 91.0  # refreshed on day 5, the episode's last active day
+
+    started, cleared = smtp_server.handler.messages
+    assert started["Subject"] == "[Vault] WARNING: GLD selloff: -8.0% from its 5-day high (2026-02-03)"
+    assert pdf_attachments(started) == [("selloff_latest.pdf", SELLOFF_PDF_BYTES)]
+    assert "Attached: selloff report selloff_latest.pdf" in body_of(started)
+    assert cleared["Subject"] == "[Vault] CLEARED: selloff (GLD)"
+    assert pdf_attachments(cleared) == []
+
+
+def test_a_critical_selloff_batch_attaches_both_reports(
+    smtp_server: RunningSmtp, report_pdf: Path, selloff_pdf: Path
+) -> None:
+    """LTV 76.2 % (critical) on the day GLD closes 100 -> 91 (-9 %): the latest report and the selloff report."""
+    log = update_alert_log(empty_alert_log(), alerts_for(0.762, 0, [100, 91]), T0)
+    _, result = deliver_pending(log, plain_settings(smtp_server.port), RECIPIENTS, report_pdf, T0,
+                                selloff_pdf=selloff_pdf)
+    assert (result.sent, result.attachment, result.attachments) == (3, report_pdf, (report_pdf, selloff_pdf))
+    (message,) = smtp_server.handler.messages
+    assert pdf_attachments(message) == [("report.pdf", PDF_BYTES), ("selloff_latest.pdf", SELLOFF_PDF_BYTES)]
+    assert body_of(message).splitlines()[-2:] == [
+        "Attached: latest report report.pdf",
+        "Attached: selloff report selloff_latest.pdf",
+    ]
+
+
+def test_no_selloff_report_without_a_selloff_enter_row(smtp_server: RunningSmtp, selloff_pdf: Path) -> None:
+    """An LTV warning alone (71 %, closes flat at 100) carries no attachment even when the selloff PDF exists."""
+    log = update_alert_log(empty_alert_log(), alerts_for(0.71, 0, [100, 100]), T0)
+    _, result = deliver_pending(log, plain_settings(smtp_server.port), RECIPIENTS, None, T0, selloff_pdf=selloff_pdf)
+    assert (result.sent, result.attachment, result.attachments) == (1, None, ())
+    assert pdf_attachments(smtp_server.handler.messages[0]) == []
+    assert "Attached" not in body_of(smtp_server.handler.messages[0])
+
+
+def test_missing_selloff_pdf_does_not_block_the_mail(
+    smtp_server: RunningSmtp, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    log = update_alert_log(empty_alert_log(), alerts_for(0.5, 0, [100, 91]), T0)
+    with caplog.at_level(logging.WARNING):
+        _, result = deliver_pending(log, plain_settings(smtp_server.port), RECIPIENTS, None, T0,
+                                    selloff_pdf=tmp_path / "selloff_latest.pdf")
+    assert (result.sent, result.attachments) == (1, ())
+    assert pdf_attachments(smtp_server.handler.messages[0]) == []
+    assert "selloff report PDF" in caplog.text and "selloff_latest.pdf not found" in caplog.text

@@ -12,7 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from pipeline.alerts.rules import ACTIVE_SCHEMA, AlertInputs, AlertThresholds, evaluate_alerts, headline
+from pipeline.alerts.rules import (
+    ACTIVE_SCHEMA,
+    AlertInputs,
+    AlertThresholds,
+    SelloffWindow,
+    evaluate_alerts,
+    headline,
+    selloff_window,
+)
 from pipeline.alerts.state import ALERT_LOG_SCHEMA, conform_alert_log, empty_alert_log, update_alert_log
 
 AS_OF = date(2026, 1, 30)
@@ -191,6 +199,160 @@ def test_positions_missing_columns_are_named() -> None:
 def test_duplicate_position_ids_are_named() -> None:
     with pytest.raises(ValidationError, match="P-1"):
         facts(positions=positions(("P-1", 3, "ROLL", "r"), ("P-1", 4, "HOLD", "r")))
+
+
+# --- selloff ---------------------------------------------------------------------------
+
+
+def trading_closes(*closes: float, last: date = AS_OF) -> pl.DataFrame:
+    """`closes` on consecutive weekdays ending on `last` (weekends have no close, as on the exchange)."""
+    days: list[date] = []
+    day = last
+    while len(days) < len(closes):
+        if day.weekday() < 5:
+            days.append(day)
+        day -= timedelta(days=1)
+    return pl.DataFrame({"date": days[::-1], "close": list(closes)}, schema={"date": pl.Date, "close": pl.Float64})
+
+
+def selloff_row(closes: pl.DataFrame, **thresholds: float) -> dict | None:
+    """The active `selloff` row with its `values` decoded, or None when the rule is inactive."""
+    active = evaluate_alerts(facts(closes=closes, thresholds=AlertThresholds(**thresholds)))
+    rows = active.filter(pl.col("rule") == "selloff").to_dicts()
+    assert len(rows) <= 1
+    return rows[0] | {"values": json.loads(rows[0]["values"])} if rows else None
+
+
+def test_a_drawdown_of_exactly_the_threshold_fires() -> None:
+    """Closes Mon 26 .. Fri 30 Jan: 100, 97, 95, 93.5, 92. High 100 (26 Jan); 92 / 100 - 1 = -8.0 %,
+    exactly the 8 % threshold, and the threshold is inclusive (<= -8 % fires). One day:
+    92 / 93.5 - 1 = -1.604 %, far from the 4 % test, so only the drawdown fires. Five closes are
+    fewer than the 60-day lookback: the high is taken over the five that exist."""
+    row = selloff_row(trading_closes(100, 97, 95, 93.5, 92))
+    assert row is not None
+    assert (row["subject"], row["level"]) == ("GLD", "warning")
+    assert headline(row["message"]) == "GLD selloff: -8.0% from its 5-day high (2026-01-30)"
+    assert "peak close 100.00 on 2026-01-26, close 92.00 on 2026-01-30" in row["message"]
+    assert "one-day change -1.6%" in row["message"]
+    values = row["values"]
+    assert values["drawdown"] == pytest.approx(-0.08, abs=1e-12)
+    assert values["one_day_change"] == pytest.approx(-0.016043, abs=1e-6)
+    assert {k: values[k] for k in ("peak_date", "peak_close", "close", "window_start", "window_end", "trading_days",
+                                   "triggered_by", "thresholds")} == {
+        "peak_date": "2026-01-26",
+        "peak_close": 100.0,
+        "close": 92.0,
+        "window_start": "2026-01-26",
+        "window_end": "2026-01-30",
+        "trading_days": 5,
+        "triggered_by": ["drawdown"],
+        "thresholds": {"drawdown": 0.08, "lookback_days": 60, "one_day_fall": 0.04},
+    }
+
+
+def test_a_drawdown_just_short_of_the_threshold_is_calm() -> None:
+    """100, 97, 95, 93.5, 92.01: 92.01 / 100 - 1 = -7.99 % (> -8 %); one day 92.01 / 93.5 - 1 = -1.59 %."""
+    assert selloff_row(trading_closes(100, 97, 95, 93.5, 92.01)) is None
+
+
+def test_a_one_day_fall_of_exactly_the_threshold_fires() -> None:
+    """100, 99, 100, 96: one day 96 / 100 - 1 = -4.0 %, exactly the inclusive 4 % test; from the high
+    only -4.0 % (< 8 %). The high 100 stands on Tue 27 and Thu 29: the later one is the peak."""
+    row = selloff_row(trading_closes(100, 99, 100, 96))
+    assert row is not None
+    assert headline(row["message"]) == "GLD selloff: -4.0% in one day (2026-01-30)"
+    assert row["values"]["triggered_by"] == ["one_day_fall"]
+    assert row["values"]["peak_date"] == "2026-01-29"
+    assert row["values"]["one_day_change"] == pytest.approx(-0.04, abs=1e-12)
+    assert selloff_row(trading_closes(100, 99, 100, 96.01)) is None  # 96.01 / 100 - 1 = -3.99 %
+
+
+def test_both_tests_firing_is_still_a_warning() -> None:
+    """100, 95, 91: from the high 91 / 100 - 1 = -9.0 %; one day 91 / 95 - 1 = -4.21 %: both fire,
+    the headline leads with the drawdown, the level stays warning (module docstring: why)."""
+    row = selloff_row(trading_closes(100, 95, 91))
+    assert row is not None
+    assert row["level"] == "warning"
+    assert row["values"]["triggered_by"] == ["drawdown", "one_day_fall"]
+    assert headline(row["message"]) == "GLD selloff: -9.0% from its 3-day high (2026-01-30)"
+    assert row["values"]["one_day_change"] == pytest.approx(91 / 95 - 1)
+
+
+def test_a_high_older_than_the_lookback_is_ignored() -> None:
+    """120, 100, 96, 93 with a 3-day lookback: the high of the last three closes is 100, so
+    93 / 100 - 1 = -7.0 % (calm; one day 93 / 96 - 1 = -3.1 %). With 4 days the 120 counts:
+    93 / 120 - 1 = -22.5 % from Tue 27 Jan."""
+    closes = trading_closes(120, 100, 96, 93)
+    assert selloff_row(closes, selloff_lookback_days=3) is None
+    row = selloff_row(closes, selloff_lookback_days=4)
+    assert row is not None
+    assert row["values"]["drawdown"] == pytest.approx(-0.225)
+    assert (row["values"]["peak_date"], row["values"]["trading_days"]) == ("2026-01-27", 4)
+
+
+def test_the_lookback_counts_the_trading_days_in_the_data() -> None:
+    """Closes Fri 23 Jan 100, Mon 26 95, Tue 27 96, Wed 28 95, Thu 29 94, Fri 30 92 (no weekend rows).
+    Six trading days reach back to Fri 23 (7 calendar days): 92 / 100 - 1 = -8.0 % fires. Five reach
+    back to Mon 26 only: high 96, 92 / 96 - 1 = -4.17 %, one day 92 / 94 - 1 = -2.13 %: calm."""
+    closes = trading_closes(100, 95, 96, 95, 94, 92)
+    assert closes["date"][0] == date(2026, 1, 23)
+    row = selloff_row(closes, selloff_lookback_days=6)
+    assert row is not None and row["values"]["peak_date"] == "2026-01-23"
+    assert selloff_row(closes, selloff_lookback_days=5) is None
+
+
+def test_the_helper_returns_the_window_the_rule_reports() -> None:
+    """100, 95, 91.5 with a 60-day lookback: only 3 closes exist, all are used. High 100 on Wed 28;
+    91.5 / 100 - 1 = -8.5 % fires; one day 91.5 / 95 - 1 = -3.684 % does not."""
+    window = selloff_window(trading_closes(100, 95, 91.5), lookback_days=60, drawdown=0.08, one_day_fall=0.04)
+    assert window == SelloffWindow(
+        start=date(2026, 1, 28),
+        end=AS_OF,
+        peak_close=100.0,
+        close=91.5,
+        drawdown=pytest.approx(-0.085),
+        one_day_change=pytest.approx(-0.036842, abs=1e-6),
+        trading_days=3,
+        triggered_by=("drawdown",),
+    )
+    unsorted = trading_closes(100, 95, 91.5).reverse()
+    assert selloff_window(unsorted, 60, 0.08, 0.04) == window
+
+
+def test_no_selloff_without_enough_closes() -> None:
+    """No closes (the default) or a single close: nothing to fall from, and no previous day."""
+    assert selloff_row(trading_closes()) is None
+    assert active_rules(facts()) == []
+    assert selloff_window(trading_closes(50), 60, 0.08, 0.04) is None
+
+
+def test_closes_after_as_of_are_ignored() -> None:
+    """Wed 28 .. Fri 30 Jan 100, 99, 98 (-2 %), then Mon 2 Feb 80: as of Fri 30 the fall to 80 has not happened."""
+    closes = trading_closes(100, 99, 98, 80, last=date(2026, 2, 2))
+    assert selloff_row(closes) is None
+    later = evaluate_alerts(facts(as_of=date(2026, 2, 2), closes=closes))
+    assert later.select("rule", "subject").rows() == [("selloff", "GLD")]
+
+
+def test_the_subject_is_the_collateral_symbol() -> None:
+    active = evaluate_alerts(facts(closes=trading_closes(100, 91), collateral_symbol="IAU"))
+    assert active.select("rule", "subject").rows() == [("selloff", "IAU")]
+    assert headline(active["message"][0]).startswith("IAU selloff: -9.0%")
+
+
+@pytest.mark.parametrize(
+    ("closes", "named"),
+    [
+        (pl.DataFrame({"date": [AS_OF]}), "close"),
+        (pl.DataFrame({"date": [AS_OF, AS_OF], "close": [1.0, 2.0]}), "2026-01-30"),
+        (pl.DataFrame({"date": [AS_OF], "close": [0.0]}), "positive"),
+        (pl.DataFrame({"date": [None], "close": [1.0]}, schema={"date": pl.Date, "close": pl.Float64}), "a date"),
+        (pl.DataFrame({"date": [AS_OF], "close": [float("nan")]}), "positive"),
+    ],
+)
+def test_unusable_closes_are_rejected(closes: pl.DataFrame, named: str) -> None:
+    with pytest.raises(ValidationError, match=named):
+        facts(closes=closes)
 
 
 # --- state-change log -----------------------------------------------------------------
