@@ -29,6 +29,11 @@ def audit_dir() -> Path:
     return _env_path("VAULT_AUDIT_DIR", PROJECT_ROOT / "build" / "audit")
 
 
+def backtest_results_dir() -> Path:
+    """Per-event backtest results between Dagster steps (Parquet): `VAULT_BACKTEST_DIR`, default `build/backtest`."""
+    return _env_path("VAULT_BACKTEST_DIR", PROJECT_ROOT / "build" / "backtest")
+
+
 def portfolio_path() -> Path:
     """Portfolio configuration: `VAULT_PORTFOLIO`, default `portfolio.toml` at the root."""
     return _env_path("VAULT_PORTFOLIO", PROJECT_ROOT / "portfolio.toml")
