@@ -4,7 +4,8 @@ The same Vega-Lite spec drives the interactive page (via the local Vega bundle) 
 SVG of the no-script fallback and the PDF, so all show the same picture. Charts: LTV history
 (overview, LTV history page, PDF), margin-call price against GLD (LTV history page), and for the
 strategies page a payoff chart per template, the hedged-LTV heat map and
-the protection-cost index history.
+the protection-cost index history; for the backtests page and the selloff PDF, each event's LTV
+paths (hedged and unhedged), the sweep's Pareto chart and GLD's path over an event.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import vl_convert as vlc
 from markupsafe import Markup
 
 from pipeline.publish.context import LevelKind, LtvLevel
+from pipeline.publish.formatting import format_usd
 
 LTV_COLOR = "#1f5f8b"
 MARGIN_CALL_COLOR = "#c0392b"
@@ -278,3 +280,105 @@ def svg_markup(chart: alt.TopLevelMixin) -> Markup:
     """The chart's SVG, safe to inline in a page: vl-convert escapes every text it draws
     (axis labels may be template names from the warehouse)."""
     return Markup(chart_svg(chart))
+
+
+# Hedged policies' lines on the backtest charts; the unhedged line is ink-coloured and dashed.
+POLICY_COLORS = ("#1f5f8b", "#1e8449", "#b9770e", "#8e44ad", "#16a085", "#d35400", "#2c3e50", "#7f8c8d",
+                 "#c71585", "#6b8e23")
+UNHEDGED_COLOR = "#1c2430"
+SWEEP_KINDS = {"Swept policy": ("#8a94a3", 24, 0.55, "circle"), "Frontier": (LTV_COLOR, 45, 1.0, "circle"),
+               "Optimum": (EQUITY_COLOR, 260, 1.0, "diamond")}  # colour, size, opacity, shape
+
+
+def backtest_paths_chart(
+    paths: pl.DataFrame, margin_call_ltv: float | None, *, width: Width = 640, height: int = 260
+) -> alt.LayerChart:
+    """Hedged LTV of each policy over an event, the unhedged LTV dashed, the margin call as a rule.
+
+    `paths` has date, series (the legend label; legend in row order), ltv and unhedged (bool). The
+    data goes into the spec one row per date with a short column per series (folded back by Vega and
+    labelled through a lookup), so a long event costs a fraction of one row per point.
+    """
+    if paths.is_empty():
+        raise ValueError("cannot chart empty backtest paths")
+    labels = paths["series"].unique(maintain_order=True).to_list()
+    keys = {label: f"s{i}" for i, label in enumerate(labels)}
+    unhedged = set(paths.filter("unhedged")["series"])
+    wide = (paths.select("date", pl.col("series").replace_strict(keys).alias("key"), pl.col("ltv").round(3))
+            .pivot(on="key", index="date", values="ltv", aggregate_function="first").sort("date"))
+    names = alt.InlineData(values=[{"key": key, "series": label} for label, key in keys.items()])
+    hedged_colors = iter(POLICY_COLORS * (len(labels) // len(POLICY_COLORS) + 1))
+    colors = [UNHEDGED_COLOR if label in unhedged else next(hedged_colors) for label in labels]
+    dashes = [[5, 3] if label in unhedged else [1, 0] for label in labels]
+    lines = (
+        alt.Chart(wide)
+        .transform_fold([key for key in keys.values() if key in wide.columns], as_=["key", "ltv"])
+        .transform_lookup(lookup="key", from_=alt.LookupData(names, key="key", fields=["series"]))
+        .mark_line(strokeWidth=1.8)
+        .encode(
+            x=_date_axis(),
+            y=alt.Y("ltv:Q", title="Loan-to-value", scale=alt.Scale(zero=False, nice=True),
+                    axis=alt.Axis(format=".0%")),
+            color=alt.Color("series:N", title=None, scale=alt.Scale(domain=labels, range=colors),
+                            legend=alt.Legend(orient="bottom", columns=2, labelLimit=200)),
+            strokeDash=alt.StrokeDash("series:N", legend=None, scale=alt.Scale(domain=labels, range=dashes)),
+            tooltip=[alt.Tooltip("date:T", title="Date", format="%Y-%m-%d"), alt.Tooltip("series:N", title="Policy"),
+                     alt.Tooltip("ltv:Q", title="LTV", format=".1%")],
+        )
+    )
+    rules = _level_rules((LtvLevel("Margin call", margin_call_ltv, "margin-call"),)) if margin_call_ltv else ()
+    layers = alt.layer(lines, *rules).resolve_scale(color="independent")
+    return _house_style(layers.properties(width=width, height=height))
+
+
+def pareto_chart(
+    points: pl.DataFrame, levels: tuple[LtvLevel, ...], *, width: Width = 640, height: int = 300
+) -> alt.LayerChart:
+    """Worst LTV over every event against the cost per year of each swept policy: the cloud faint,
+    the frontier joined by a line, the optimum large, and a labelled rule per level.
+
+    `points` has cost_annualised_pct, worst_max_ltv, policy_id and kind (a key of SWEEP_KINDS).
+    """
+    if points.is_empty():
+        raise ValueError("cannot chart an empty sweep")
+    data = points.with_columns(pl.col("cost_annualised_pct").round(4), pl.col("worst_max_ltv").round(3))
+    kinds = list(SWEEP_KINDS)
+    x = alt.X("cost_annualised_pct:Q", title="Hedge cost per year (full history)",
+              scale=alt.Scale(zero=False, nice=True), axis=alt.Axis(format=".1%"))
+    y = alt.Y("worst_max_ltv:Q", title="Worst LTV over every event", scale=alt.Scale(zero=False, nice=True),
+              axis=alt.Axis(format=".0%"))
+    tooltip = [alt.Tooltip("policy_id:N", title="Policy"), alt.Tooltip("cost_annualised_pct:Q", title="Cost per year",
+                                                                       format=".2%"),
+               alt.Tooltip("worst_max_ltv:Q", title="Worst LTV", format=".1%")]
+    frontier = (alt.Chart(data.filter(pl.col("kind") != kinds[0]))
+                .mark_line(color=LTV_COLOR, strokeWidth=1.5).encode(x=x, y=y, order="cost_annualised_pct:Q"))
+    color = alt.Color("kind:N", title=None, legend=alt.Legend(orient="bottom"),
+                      scale=alt.Scale(domain=kinds, range=[style[0] for style in SWEEP_KINDS.values()]))
+    dots = [alt.Chart(data.filter(pl.col("kind") == kind))
+            .mark_point(filled=True, size=size, opacity=opacity, shape=shape, aria=False)  # no label per point
+            .encode(x=x, y=y, color=color, tooltip=tooltip)
+            for kind, (_, size, opacity, shape) in SWEEP_KINDS.items()]
+    optimum_label = (alt.Chart(data.filter(pl.col("kind") == kinds[2]))
+                     .mark_text(align="left", dx=9, dy=-9, fontWeight="bold", color=EQUITY_COLOR)
+                     .encode(x=x, y=y, text=alt.value("optimum")))
+    layers = alt.layer(frontier, alt.layer(*dots), optimum_label, *_level_rules(levels)).resolve_scale(
+        color="independent")
+    return _house_style(layers.properties(width=width, height=height))
+
+
+def gld_path_chart(path: pl.DataFrame, *, width: Width = 620, height: int = 150) -> alt.LayerChart:
+    """GLD's close over an event, its lowest close marked and labelled (on the side with room).
+    `path` has date, gld_close, oldest first."""
+    if path.is_empty():
+        raise ValueError("cannot chart an empty GLD path")
+    data = path.select("date", pl.col("gld_close").round(2))
+    low = data.filter(pl.col("gld_close") == pl.col("gld_close").min()).head(1)
+    low = low.with_columns(label=pl.lit(f"low {format_usd(low['gld_close'][0], 2)} on {low['date'][0].isoformat()}"))
+    in_second_half = low["date"][0] > data["date"][0] + (data["date"][-1] - data["date"][0]) / 2
+    y = alt.Y("gld_close:Q", title="GLD close", scale=alt.Scale(zero=False), axis=alt.Axis(format="$,.0f"))
+    line = alt.Chart(data).mark_line(color=LTV_COLOR, strokeWidth=1.8).encode(x=_date_axis(), y=y)
+    marker = alt.Chart(low).mark_point(filled=True, size=50, color=MARGIN_CALL_COLOR).encode(x=_date_axis(), y=y)
+    label = (alt.Chart(low).mark_text(align="right" if in_second_half else "left", dx=-6 if in_second_half else 6,
+                                      dy=-8, baseline="bottom", color=MARGIN_CALL_COLOR)
+             .encode(x=_date_axis(), y=y, text="label:N"))
+    return _house_style(alt.layer(line, marker, label).properties(width=width, height=height))

@@ -7,7 +7,7 @@ cannot look up itself (the asset checks live in the Dagster instance, so the ass
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -16,6 +16,7 @@ import polars as pl
 
 from pipeline import warehouse as wh
 from pipeline.config import Portfolio
+from pipeline.publish.backtests import BacktestTables, empty_backtest_tables, read_backtest_tables
 from pipeline.publish.strategies import StrategyTables, read_strategy_tables
 
 CheckOutcome = Literal["passed", "failed", "not evaluated"]
@@ -62,6 +63,8 @@ class DashboardData:
     strategies: StrategyTables
     checks: tuple[CheckResult, ...] | None = None
     """Latest asset-check evaluations; None when published outside Dagster (nothing to read them from)."""
+    backtests: BacktestTables = field(default_factory=empty_backtest_tables)
+    """The backtest engine's tables (empty before it has run)."""
 
 
 def read_dashboard_data(
@@ -86,5 +89,6 @@ def read_dashboard_data(
         chain=wh.read_table(conn, "analytics.chain_latest", order_by="expiry, option_right, strike"),
         alerts=wh.read_table(conn, "analytics.alerts", order_by="first_seen, alert_id"),
         strategies=read_strategy_tables(conn),
+        backtests=read_backtest_tables(conn),
         checks=checks,
     )

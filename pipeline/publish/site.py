@@ -23,7 +23,7 @@ import vl_convert as vlc
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from pipeline.publish.alert_log import build_alerts_context
-from pipeline.publish.backtests import build_backtests_context
+from pipeline.publish.backtests import backtests_charts, backtests_downloads, build_backtests_context
 from pipeline.publish.chain import CHAIN_DATA_DIR, ChainContext, build_chain_context
 from pipeline.publish.charts import (
     RANGE_PARAM,
@@ -122,7 +122,8 @@ LTV_HISTORY_PAGE = SitePage("ltv-history.html", "ltv-history.html", "LTV history
                             charts=_history_charts, files=LtvHistoryContext.files)
 STRATEGIES_PAGE = SitePage("strategies.html", "strategies.html", "Strategies", _strategies_context,
                            charts=_strategies_charts, files=order_preview_downloads)
-BACKTESTS_PAGE = SitePage("backtests.html", "backtests.html", "Backtests", build_backtests_context)
+BACKTESTS_PAGE = SitePage("backtests.html", "backtests.html", "Backtests", build_backtests_context,
+                          charts=backtests_charts, files=backtests_downloads)
 ALERTS_PAGE = SitePage("alerts.html", "alerts.html", "Alerts", build_alerts_context)
 DATA_METHOD_PAGE = SitePage("data-method.html", "data-method.html", "Data & method", build_data_method_context)
 SITE_PAGES: Final[tuple[SitePage[Any], ...]] = (OVERVIEW_PAGE, CHAIN_PAGE, LTV_HISTORY_PAGE, STRATEGIES_PAGE,

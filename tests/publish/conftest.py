@@ -189,13 +189,18 @@ def alert_log() -> pl.DataFrame:
 
 @pytest.fixture(scope="session")
 def dashboard_data(ltv_frame: pl.DataFrame, positions_frame: pl.DataFrame, market: dict[str, pl.DataFrame],
-                   chain_frame: pl.DataFrame, strategy_tables: StrategyTables) -> DashboardData:
+                   chain_frame: pl.DataFrame, strategy_tables: StrategyTables, all_gld_closes: pl.DataFrame,
+                   tmp_path_factory: pytest.TempPathFactory) -> DashboardData:
     """Everything the site shows, as the publish asset reads it (checks passed in as from Dagster)."""
+    from tests.publish.backtest_rows import backtest_frames, load_backtest_tables
+
+    backtests = load_backtest_tables(tmp_path_factory.mktemp("backtests") / "vault.duckdb",
+                                     backtest_frames(all_gld_closes))
     return DashboardData(
         portfolio_name=PORTFOLIO_NAME, risk_profile=PORTFOLIO_PROFILE, symbol="GLD", warn_ltv=0.70,
         critical_ltv=0.75, generated_at=GENERATED_AT, ltv=ltv_frame, positions=positions_frame,
         prices=market["prices"], ingest_status=ingest_status(), chain=chain_frame, alerts=alert_log(),
-        strategies=strategy_tables, checks=CHECKS,
+        strategies=strategy_tables, checks=CHECKS, backtests=backtests,
     )
 
 

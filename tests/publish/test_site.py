@@ -333,10 +333,6 @@ def test_data_method_page_says_when_checks_are_not_available(dashboard_data: Das
     assert "Not available: this site was published outside Dagster" in html
 
 
-def test_backtests_page_says_the_engine_has_not_run(published_site: Path) -> None:
-    assert "The backtest engine has not run yet" in page_html(published_site, "backtests.html")
-
-
 def hostile(data: DashboardData) -> DashboardData:
     """The probe as the portfolio name, a hedge id, an alert subject and message, a template name
     and a chain contract."""
