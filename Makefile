@@ -12,7 +12,7 @@ export VAULT_MAKE_STARTED := $(shell date +%s.%N)
 RUN_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
 TEST_DEBS := chromium caddy
 
-.PHONY: run test ui serve validate bench clean system-deps test-system-deps
+.PHONY: run test ui serve validate bench clean system-deps test-system-deps report
 
 .venv/.synced: pyproject.toml uv.lock
 	@test -x "$(UV)" || $(PYTHON) -m pip install --quiet --user uv
@@ -28,6 +28,12 @@ test-system-deps:
 run: .venv/.synced system-deps
 	@mkdir -p .dagster_home
 	$(UV) run --frozen python -m assets.run
+
+# One selloff PDF from the stored backtests (after `make run`): make report EVENT=jan_2026
+report: .venv/.synced system-deps
+	@test -n "$(EVENT)" || { echo "usage: make report EVENT=<event_id> (e.g. jan_2026; see analytics.backtest_events)" >&2; exit 2; }
+	@mkdir -p .dagster_home
+	$(UV) run --frozen python -m assets.report "$(EVENT)"
 
 test: .venv/.synced test-system-deps
 	$(UV) run --frozen python -m pytest
@@ -50,6 +56,7 @@ bench: .venv/.synced
 	$(UV) run --frozen python benchmarks/bench_pricing.py --write
 	$(UV) run --frozen python benchmarks/bench_strategies.py --write
 	$(UV) run --frozen python benchmarks/bench_site.py --write
+	$(UV) run --frozen python benchmarks/bench_backtest.py --write
 
 clean:
 	rm -rf build .dagster_home warehouse/vault.duckdb warehouse/vault.duckdb.wal

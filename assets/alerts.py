@@ -7,28 +7,39 @@ is lost if delivery crashes) and after delivery (sent / attempts / last_error). 
 come from `VAULT_SMTP_*` at run time and never reach the warehouse, the metadata or the log.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 
 from assets.resources import WAREHOUSE_TAG, MarketDataResource, OutputsResource, PortfolioResource, WarehouseResource
+from pipeline import paths
 from pipeline import warehouse as wh
 from pipeline.alerts import AlertInputs, AlertThresholds, SmtpSettings, deliver_pending, evaluate_alerts, update_alert_log
+from pipeline.alerts.rules import selloff_window
 from pipeline.alerts.state import conform_alert_log
+from pipeline.backtest.inputs import read_backtest_inputs
+from pipeline.backtest.latest import latest_backtest, matching_event_ids
+from pipeline.publish.backtests import event_outcomes, policy_names
+from pipeline.publish.data import read_dashboard_data
+from pipeline.publish.selloff import SelloffReport, render_selloff_pdf
 from pipeline.config import Portfolio
 
 ALERT_LOG_TABLE = "history.alerts"
 UNHEALTHY_INGEST = frozenset({"partial", "stale"})  # raw.ingest_log statuses that raise data_stale
 ALERTS_KEY = dg.AssetKey(["analytics", "alerts"])
+SELLOFF_LATEST_PDF = "selloff_latest.pdf"
 
 
 def alert_thresholds(book: Portfolio) -> AlertThresholds:
     """The rules' trigger levels from portfolio.toml."""
     return AlertThresholds(ltv_warn=book.alerts.warn_ltv, ltv_critical=book.alerts.critical_ltv,
                            ltv_liquidation=book.loan.liquidation_ltv,
-                           hedge_expiry_days=book.alerts.hedge_expiry_days)
+                           hedge_expiry_days=book.alerts.hedge_expiry_days,
+                           selloff_drawdown=book.alerts.selloff_drawdown,
+                           selloff_lookback_days=book.alerts.selloff_lookback_days,
+                           selloff_one_day_fall=book.alerts.selloff_one_day_fall)
 
 
 def _inputs(conn, book: Portfolio) -> AlertInputs:  # noqa: ANN001
@@ -40,11 +51,34 @@ def _inputs(conn, book: Portfolio) -> AlertInputs:  # noqa: ANN001
     positions = conn.sql("SELECT position_id, dte, triage, triage_rule FROM analytics.positions_latest").pl()
     ingest = conn.sql("SELECT table_name, status, reason FROM raw.ingest_status").pl()
     data_status = {t: f"{s}: {r}" if s in UNHEALTHY_INGEST else "ok" for t, s, r in ingest.rows()}
+    closes = conn.sql("SELECT date, close FROM raw.prices_daily WHERE symbol = ? AND date <= ? ORDER BY date DESC LIMIT ?",
+                      params=[book.collateral.symbol, row["date"], book.alerts.selloff_lookback_days + 1]).pl()
     return AlertInputs(as_of=row["date"], ltv=row["ltv"], gld_close=row["gld_close"],
                        margin_call_price=row["margin_call_price"], cure_amount=row["cure_amount"],
                        hedge_value=row["hedge_value"], hedged_ltv=row["hedged_ltv"],
                        hedged_margin_call_price=row["hedged_margin_call_price"],
-                       thresholds=alert_thresholds(book), positions=positions, data_status=data_status)
+                       thresholds=alert_thresholds(book), positions=positions, data_status=data_status,
+                       closes=closes, collateral_symbol=book.collateral.symbol)
+
+
+def build_selloff_latest(conn, book: Portfolio, inputs: AlertInputs, reports_dir: Path,  # noqa: ANN001
+                         now: datetime) -> Path | None:
+    """`selloff_latest.pdf` for the window the selloff rule sees (None when it sees none): the
+    templates replayed from the lookback high to today, beside the nearest stored events."""
+    t = inputs.thresholds
+    window = selloff_window(inputs.closes, t.selloff_lookback_days, t.selloff_drawdown, t.selloff_one_day_fall)
+    if window is None:
+        return None
+    event, result = latest_backtest(read_backtest_inputs(conn, book), book, window.start, window.end)
+    data = read_dashboard_data(conn, book, now)
+    stored = data.backtests
+    nearest = matching_event_ids(event["drawdown"], stored.events)
+    comparison = event_outcomes(stored.events.filter(pl.col("event_id").is_in(nearest)), stored.runs)
+    report = SelloffReport(portfolio_name=book.name, generated_at=now, event=event, runs=result.runs,
+                           paths=result.paths, scenarios=data.strategies.scenarios,
+                           recommendation=data.strategies.recommendation, comparison=comparison,
+                           names=policy_names(data.strategies.comparison))
+    return render_selloff_pdf(report, reports_dir / SELLOFF_LATEST_PDF, paths.TEMPLATES_DIR)
 
 
 def latest_report(reports_dir: Path) -> Path | None:
@@ -64,7 +98,10 @@ def alerts(context: dg.AssetExecutionContext, portfolio: PortfolioResource, ware
     now = market.now()
     settings = SmtpSettings.from_env()  # raises on a malformed VAULT_SMTP_* before anything changes
     with warehouse.open() as conn:
-        active = evaluate_alerts(_inputs(conn, book))
+        inputs = _inputs(conn, book)
+        active = evaluate_alerts(inputs)
+        selloff_pdf = (build_selloff_latest(conn, book, inputs, Path(outputs.reports_dir), now)
+                       if "selloff" in active["rule"].to_list() else None)
         log = conform_alert_log(wh.read_table(conn, ALERT_LOG_TABLE, order_by="first_seen, alert_id"))
         log = update_alert_log(log, active, now, timedelta(hours=book.alerts.cooldown_hours))
         wh.replace_rows(conn, ALERT_LOG_TABLE, log)
@@ -73,14 +110,15 @@ def alerts(context: dg.AssetExecutionContext, portfolio: PortfolioResource, ware
     elif not book.alerts.recipients:
         context.log.warning("email on but alerts.recipients is empty in the portfolio file; alerts stay pending")
         settings = None
-    log, result = deliver_pending(log, settings, book.alerts.recipients, latest_report(Path(outputs.reports_dir)), now)
+    log, result = deliver_pending(log, settings, book.alerts.recipients, latest_report(Path(outputs.reports_dir)), now,
+                                  selloff_pdf=selloff_pdf)
     with warehouse.open() as conn:
         wh.replace_rows(conn, ALERT_LOG_TABLE, log)
     if result.error:
         context.log.warning(f"alert email failed, {result.pending} alert(s) kept pending for the next run: {result.error}")
     elif result.sent:
         context.log.info(f"alert email sent for {result.sent} alert(s)"
-                         + (f" with {result.attachment.name}" if result.attachment else ""))
+                         + (f" with {', '.join(p.name for p in result.attachments)}" if result.attachments else ""))
     return dg.MaterializeResult(metadata={
         "active": ", ".join(f"{r}({s})" for r, s in active.select("rule", "subject").rows()) or "(none)",
         "log_rows": log.height,

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import polars as pl
 from pydantic import PrivateAttr
 
 from pipeline import config, paths, warehouse
+from pipeline.backtest.runs import EventResult
 
 # Steps that open the DuckDB file carry this tag; the executor runs one of them at a time
 # (DuckDB allows a single writer per file) and the run queue admits one such run at a time.
@@ -65,6 +67,37 @@ class OutputsResource(dg.ConfigurableResource):
     audit_dir: str
 
 
+class BacktestResultsIOManager(dg.ConfigurableIOManager):
+    """EventResult per partition as two Parquet files under `base_dir/<partition>/`.
+
+    Handles a run over many partitions at once (the single-run backfill `make run` uses) as well as
+    one partition per run (a multi-run backfill from the UI).
+    """
+
+    base_dir: str
+
+    def _folder(self, partition: str) -> Path:
+        return Path(self.base_dir) / partition
+
+    def handle_output(self, context: dg.OutputContext, obj: dict[str, EventResult]) -> None:
+        for partition, result in obj.items():
+            folder = self._folder(partition)
+            folder.mkdir(parents=True, exist_ok=True)
+            for name, frame in (("runs", result.runs), ("paths", result.paths)):
+                staging = folder / f".{name}.parquet.tmp"
+                frame.write_parquet(staging)
+                staging.replace(folder / f"{name}.parquet")
+
+    def load_input(self, context: dg.InputContext) -> dict[str, EventResult]:
+        found = {}
+        for partition in context.asset_partition_keys:
+            folder = self._folder(partition)
+            if (folder / "runs.parquet").exists():
+                found[partition] = EventResult(pl.read_parquet(folder / "runs.parquet"),
+                                               pl.read_parquet(folder / "paths.parquet"))
+        return found
+
+
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     """Resources configured from the environment at definition-load time."""
     return {
@@ -73,4 +106,5 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "market": MarketDataResource(live=paths.live_mode()),
         "outputs": OutputsResource(site_dir=str(paths.site_dir()), reports_dir=str(paths.reports_dir()),
                                    audit_dir=str(paths.audit_dir())),
+        "backtest_results_io_manager": BacktestResultsIOManager(base_dir=str(paths.backtest_results_dir())),
     }

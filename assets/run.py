@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 import dagster as dg
 import duckdb
 
+from assets.backtest import EVENT_PARTITIONS
+from assets.schedules import all_events_tags
 from pipeline import config, paths, warehouse
 from pipeline.market import embedded, options
 
@@ -46,16 +48,16 @@ def _load_kernels() -> float:
     return time.monotonic() - start
 
 
-def _step_seconds(result: dg.JobExecutionResult) -> list[tuple[str, float]]:
-    """(step, seconds) of every successful step, slowest first."""
-    steps = [(event.step_key, event.event_specific_data.duration_ms / 1000.0) for event in result.all_events
-             if event.is_step_success and event.step_key]
+def _step_seconds(results: list[dg.JobExecutionResult]) -> list[tuple[str, float]]:
+    """(step, seconds) of every successful step of the runs, slowest first."""
+    steps = [(event.step_key, event.event_specific_data.duration_ms / 1000.0) for result in results
+             for event in result.all_events if event.is_step_success and event.step_key]
     return sorted(steps, key=lambda step: -step[1])
 
 
-def _timing_line(setup: float | None, definitions: float, kernels: float, result: dg.JobExecutionResult,
+def _timing_line(setup: float | None, definitions: float, kernels: float, results: list[dg.JobExecutionResult],
                  total: float) -> str:
-    steps = _step_seconds(result)
+    steps = _step_seconds(results)
     slowest = ", ".join(f"{name} {seconds:.1f}" for name, seconds in steps[:5])
     parts = ([f"setup (environment, system packages, Python start) {setup:.1f} s"] if setup is not None else []) + [
         f"definitions {definitions:.1f} s", f"kernels {kernels:.1f} s",
@@ -77,6 +79,12 @@ def _run(book: config.Portfolio, started: float) -> int:
     if not result.success:
         print(f"run {result.run_id} failed; see the log above or the Dagster UI (make ui)", file=sys.stderr)
         return 1
+    backtests = dg.execute_job(dg.reconstructable(_backtests_job), instance=instance,
+                               tags=all_events_tags(EVENT_PARTITIONS.get_partition_keys()))
+    if not backtests.success:
+        print(f"backtests run {backtests.run_id} failed; see the log above or the Dagster UI (make ui)",
+              file=sys.stderr)
+        return 1
     with warehouse.open_warehouse(warehouse.warehouse_path(), read_only=True) as conn:
         latest = conn.execute(
             "SELECT date, gld_close, ltv, margin_call_price, distance_to_margin_call "
@@ -92,6 +100,11 @@ def _run(book: config.Portfolio, started: float) -> int:
             "ORDER BY array_position(['conservative', 'balanced', 'aggressive'], risk_profile)").fetchall()
         alerts = conn.execute("SELECT level, rule, subject, delivery_status FROM analytics.alerts "
                               "WHERE delivery_status = 'pending' ORDER BY level, rule").fetchall()
+        ranking = conn.execute(
+            "SELECT rank, policy_id, survived, max_ltv, first_breach_date, unhedged_first_breach_date "
+            "FROM analytics.backtest_runs WHERE event_id = 'jan_2026' ORDER BY rank").fetchall()
+        optimum = conn.execute("SELECT policy_id, cost_annualised_pct, worst_max_ltv FROM analytics.hedge_policy_optimum "
+                               "WHERE kind = 'optimum'").fetchall()
     day, close, ltv, call_price, distance = latest
     reports = sorted(paths.reports_dir().glob("*.pdf"))
     print(f"\nPortfolio  {book.name}: LTV {ltv:.1%} on {day} (GLD {close:.2f}); "
@@ -107,10 +120,17 @@ def _run(book: config.Portfolio, started: float) -> int:
         print(f"Strategy   {profile}{' (yours)' if own else ''}: {rationale}")
     for level, rule, subject, delivery in alerts:
         print(f"Alert      {level} {rule} ({subject}): {delivery}")
+    if ranking:
+        unhedged = ranking[0][5]
+        print(f"Backtest   jan_2026: unhedged {'breaches on ' + str(unhedged) if unhedged else 'survives'}; "
+              + ", ".join(f"{rank}. {policy} (max LTV {ltv:.1%}{'' if ok else ', breach ' + str(breach)})"
+                          for rank, policy, ok, ltv, breach, _ in ranking[:3]))
+    for policy, cost, worst in optimum:
+        print(f"Optimum    {policy}: survives every event, worst LTV {worst:.1%}, {cost:.2%} of collateral a year")
     print(f"Warehouse  {warehouse.warehouse_path()}")
     print(f"Site       {paths.site_dir() / 'index.html'}")
     print(f"Reports    {', '.join(str(p) for p in reports) or '(none)'}")
-    print(_timing_line(setup, definitions, kernels, result, time.monotonic() - started))
+    print(_timing_line(setup, definitions, kernels, [result, backtests], time.monotonic() - started))
     return 0
 
 
@@ -132,6 +152,13 @@ def _snapshot_partition() -> str:
         except duckdb.CatalogException:  # a file from before the first run has no tables yet
             pass
     return options.default_snapshot_day(paths.live_mode(), now, latest).isoformat()
+
+
+def _backtests_job() -> dg.JobDefinition:
+    """`backtests` (every event partition in one run) in this process, like `_daily_job`."""
+    from assets.definitions import defs
+
+    return defs.resolve_job_def("backtests").with_executor_def(dg.in_process_executor)
 
 
 def _daily_job() -> dg.JobDefinition:

@@ -16,9 +16,11 @@ warehouse_safe_executor = dg.multiprocess_executor.configured(
     }
 )
 
+BACKTEST_GROUP = "backtest"
+
 daily_refresh_job = dg.define_asset_job(
     name="daily_refresh",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups(BACKTEST_GROUP),
     description="Ingest market data, recompute analytics, publish the site and the PDF report.",
     executor_def=warehouse_safe_executor,
     tags=WAREHOUSE_TAG,
@@ -43,3 +45,27 @@ def daily_refresh_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReque
     if closed:
         return dg.SkipReason(f"NYSE closed on {day:%A} {day} ({closed}): no session to refresh")
     return dg.RunRequest(partition_key=day.isoformat())
+
+
+def all_events_tags(partition_keys: list[str]) -> dict[str, str]:
+    """Run tags for one run over every event partition (the event asset's single-run backfill)."""
+    return {"dagster/asset_partition_range_start": partition_keys[0],
+            "dagster/asset_partition_range_end": partition_keys[-1], **WAREHOUSE_TAG}
+
+
+backtests_job = dg.define_asset_job(
+    name="backtests",
+    selection=dg.AssetSelection.groups(BACKTEST_GROUP) | dg.AssetSelection.assets(["publish", "site"]),
+    description="Replay the hedge templates on every event, sweep the policy grid, simulate margin calls, "
+                "write the backtest tables, build the selloff PDFs and republish the site.",
+    executor_def=warehouse_safe_executor,
+    tags=WAREHOUSE_TAG,
+)
+
+selloff_report_job = dg.define_asset_job(
+    name="selloff_report",
+    selection=dg.AssetSelection.assets(["publish", "selloff_reports"]),
+    description="Build selloff PDFs from the stored backtests: set ops.publish__selloff_reports.config.event_id "
+                "to one event (e.g. jan_2026), or leave it empty for all.",
+    tags=WAREHOUSE_TAG,
+)

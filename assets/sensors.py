@@ -9,7 +9,9 @@ portfolio) changes the numbers without evaluating alerts; this sensor then reque
 import dagster as dg
 
 from assets.alerts import ALERTS_KEY
+from assets.backtest import EVENT_PARTITIONS
 from assets.resources import WAREHOUSE_TAG
+from assets.schedules import all_events_tags, backtests_job, daily_refresh_job
 
 evaluate_alerts_job = dg.define_asset_job(
     name="evaluate_alerts",
@@ -31,6 +33,16 @@ def run_evaluated_alerts(instance: dg.DagsterInstance, run_id: str) -> bool:
 def alerts_after_successful_run(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
     """Request an alert evaluation after a successful run that left `analytics/alerts` out."""
     run = context.dagster_run
-    if run.job_name == evaluate_alerts_job.name or run_evaluated_alerts(context.instance, run.run_id):
+    if run.job_name in (evaluate_alerts_job.name, backtests_job.name) or run_evaluated_alerts(context.instance, run.run_id):
         return dg.SkipReason(f"run {run.run_id} ({run.job_name}) already evaluated alerts")
     return dg.RunRequest(run_key=f"alerts-after-{run.run_id}", tags={"vault/after_run": run.run_id})
+
+
+@dg.run_status_sensor(run_status=dg.DagsterRunStatus.SUCCESS, monitored_jobs=[daily_refresh_job],
+                      request_job=backtests_job, minimum_interval_seconds=30,
+                      default_status=dg.DefaultSensorStatus.RUNNING)
+def backtests_after_daily_refresh(context: dg.RunStatusSensorContext) -> dg.RunRequest:
+    """After each successful daily refresh, replay every event partition in one run."""
+    run = context.dagster_run
+    return dg.RunRequest(run_key=f"backtests-after-{run.run_id}",
+                         tags={**all_events_tags(EVENT_PARTITIONS.get_partition_keys()), "vault/after_run": run.run_id})

@@ -69,8 +69,8 @@ class Sandbox:
             monkeypatch.delenv(variable)
 
     def resources(self, *, live: bool = False, deadline_seconds: float = 20.0) -> dict[str, object]:
-        from assets.resources import (MarketDataResource, OutputsResource, PortfolioResource,
-                                      WarehouseResource)
+        from assets.resources import (BacktestResultsIOManager, MarketDataResource, OutputsResource,
+                                      PortfolioResource, WarehouseResource)
 
         return {
             "warehouse": WarehouseResource(path=str(self.warehouse)),
@@ -78,6 +78,7 @@ class Sandbox:
             "market": MarketDataResource(live=live, deadline_seconds=deadline_seconds),
             "outputs": OutputsResource(site_dir=str(self.site_dir), reports_dir=str(self.reports_dir),
                                        audit_dir=str(self.audit_dir)),
+            "backtest_results_io_manager": BacktestResultsIOManager(base_dir=str(self.root / "backtest")),
         }
 
 

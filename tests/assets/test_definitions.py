@@ -34,15 +34,26 @@ PINNED_ASSETS = {
     "publish/site",
     "publish/report_pdf",
     "publish/audit",
+    "analytics/backtest_inputs",
+    "analytics/backtest_event_results",
+    *(f"analytics/backtest_sweep_tenor_{days}d" for days in (30, 61, 91, 121, 182, 365)),
+    "analytics/margin_call_simulation",
+    "analytics/backtest_events",
+    "analytics/backtest_runs",
+    "analytics/backtest_paths",
+    "analytics/backtest_sweep",
+    "analytics/hedge_policy_optimum",
+    "analytics/margin_call_probability",
+    "publish/selloff_reports",
 }
 PINNED_CHECKS = {
     f"raw/{table}:{check}"
     for table in ("prices_daily", "gvz_daily", "rates_daily")
     for check in ("non_empty", "plausible_values", "no_calendar_gaps", "fresh")
 }
-PINNED_JOBS = {"daily_refresh", "evaluate_alerts"}
+PINNED_JOBS = {"daily_refresh", "evaluate_alerts", "backtests", "selloff_report"}
 PINNED_SCHEDULES = {"daily_refresh_after_us_close"}
-PINNED_SENSORS: set[str] = {"alerts_after_successful_run"}
+PINNED_SENSORS: set[str] = {"alerts_after_successful_run", "backtests_after_daily_refresh"}
 
 
 def test_pinned_asset_keys_checks_jobs_schedules_and_sensors():

@@ -8,7 +8,7 @@ CREATE SCHEMA IF NOT EXISTS history;
 
 CREATE TABLE IF NOT EXISTS history.alerts (
     alert_id        VARCHAR     NOT NULL PRIMARY KEY,  -- rule|subject|first_seen (+ '|leave')
-    rule            VARCHAR     NOT NULL,  -- ltv_warn | ltv_critical | ltv_liquidation | hedge_expiring | hedge_triage | data_stale
+    rule            VARCHAR     NOT NULL,  -- ltv_warn | ltv_critical | ltv_liquidation | selloff | hedge_expiring | hedge_triage | data_stale
     subject         VARCHAR     NOT NULL,  -- 'portfolio', a position_id or a raw table
     level           VARCHAR     NOT NULL,  -- info | warning | critical
     event           VARCHAR     NOT NULL,  -- enter | leave
