@@ -30,6 +30,7 @@ from pipeline.backtest.montecarlo_nb import (
     grid_prices_nb,
 )
 from pipeline.portfolio.positions import kernel_price
+from pipeline.pricing.api import _flatten
 from pipeline.pricing.skew import MIN_T
 from pipeline.strategies.templates import Leg, Template
 
@@ -125,11 +126,9 @@ def price_grid(history: pl.DataFrame, templates: tuple[Template, ...]) -> PriceG
 
 def grid_price(grid: PriceGrid, is_call: np.ndarray, spot: np.ndarray, strike: np.ndarray, t: np.ndarray,
                atm_vol: np.ndarray, rate: np.ndarray) -> np.ndarray:
-    """Per-share prices interpolated from `grid` (the kernel's pricing, over arrays)."""
-    arrays = np.broadcast_arrays(np.asarray(is_call, dtype=np.bool_), *(np.asarray(a, dtype=np.float64)
-                                                                         for a in (spot, strike, t, atm_vol, rate)))
-    flat = [np.ascontiguousarray(a).ravel() for a in arrays]
-    return grid_prices_nb(*flat, grid.rate_nodes, grid.vol_nodes, grid.values, grid.axes).reshape(arrays[0].shape)
+    """Per-share prices interpolated from `grid` (the kernel's pricing, over broadcasting arrays)."""
+    shape, flat = _flatten(is_call, spot, strike, t, atm_vol, rate)
+    return grid_prices_nb(*flat, grid.rate_nodes, grid.vol_nodes, grid.values, grid.axes).reshape(shape)
 
 
 def _fail(field: str, problem: str, value: object) -> None:
@@ -165,7 +164,8 @@ def hedge_value_is_nonnegative(template: Template) -> bool:
 
     American prices rise with a put's strike and fall with a call's, so such a template is worth
     >= 0 in every state: it cannot breach on a step where the collateral alone does not (e.g. the
-    95 / 80 put spread; not the collar, whose short call is uncovered).
+    95 / 80 put spread; not the collar, whose short call is uncovered). Covers are picked greedily:
+    a False where a cover exists only loses the speed-up.
     """
     def covers(long: Leg, short: Leg) -> bool:
         strike_ok = long.moneyness >= short.moneyness if short.option_right == "P" else long.moneyness <= short.moneyness
@@ -195,7 +195,7 @@ def simulation_inputs(history: pl.DataFrame, shares: float, loan: float, margin_
         if template_id == UNHEDGED or template_id in ids[:i]:
             _fail(f"templates.{i}.template_id", "must be unique and not 'unhedged'", template_id)
     close = history["close"].to_numpy().astype(np.float64)
-    legs = [(leg, t) for t in templates for leg in t.legs]
+    legs = [leg for t in templates for leg in t.legs]
     return SimulationInputs(
         log_returns=np.diff(np.log(close)),
         vols=history["atm_vol"].to_numpy()[1:].astype(np.float64),
@@ -206,10 +206,10 @@ def simulation_inputs(history: pl.DataFrame, shares: float, loan: float, margin_
         shares=float(shares),
         collateral_floor=loan / margin_call_ltv,
         leg_start=np.cumsum([0] + [len(t.legs) for t in templates]).astype(np.int64),
-        leg_is_call=np.array([leg.option_right == "C" for leg, _ in legs], dtype=np.bool_),
-        leg_moneyness=np.array([leg.moneyness for leg, _ in legs], dtype=np.float64),
-        leg_units=np.array([leg.sign * hedge_ratio * leg.weight * shares for leg, _ in legs], dtype=np.float64),
-        leg_tenor_days=np.array([leg.tenor_days for leg, _ in legs], dtype=np.float64),
+        leg_is_call=np.array([leg.option_right == "C" for leg in legs], dtype=np.bool_),
+        leg_moneyness=np.array([leg.moneyness for leg in legs], dtype=np.float64),
+        leg_units=np.array([leg.sign * hedge_ratio * leg.weight * shares for leg in legs], dtype=np.float64),
+        leg_tenor_days=np.array([leg.tenor_days for leg in legs], dtype=np.float64),
         roll_dte_days=np.array([t.roll_dte for t in templates], dtype=np.float64),
         nonnegative=np.array([hedge_value_is_nonnegative(t) for t in templates], dtype=np.bool_),
         policy_ids=(UNHEDGED, *ids),
