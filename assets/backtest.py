@@ -24,7 +24,7 @@ from assets.resources import WAREHOUSE_TAG, OutputsResource, PortfolioResource, 
 from pipeline import config, paths
 from pipeline import warehouse as wh
 from pipeline.backtest import sweep
-from pipeline.backtest.events import events_for, events_frame
+from pipeline.backtest.events import events_for, events_frame, replayable
 from pipeline.backtest.inputs import BacktestInputs, read_backtest_inputs
 from pipeline.backtest.montecarlo import margin_call_probability
 from pipeline.backtest.runs import EventResult, book_signal, event_backtest, scenario_for
@@ -73,8 +73,12 @@ def backtest_event_results(context: dg.AssetExecutionContext, backtest_inputs: B
     provider = backtest_inputs.provider(book.backtest.provider)
     signal = book_signal(provider.market, book)
     events = {e.event_id: e for e in events_for(book.backtest)}
+    ready = {e.event_id for e in replayable(tuple(events.values()), provider.market)}
     results = {}
     for event_id in context.partition_keys:
+        if event_id not in ready:
+            context.log.warning(f"{event_id}: starts {events[event_id].start}, after the last close; nothing to replay yet")
+            continue
         results[event_id] = event_backtest(provider, events[event_id], book, backtest_inputs.latest_ltv, signal)
         best = results[event_id].runs.row(0, named=True)
         context.log.info(f"{event_id}: best {best['policy_id']} (max LTV {best['max_ltv']:.3f}); "
@@ -88,7 +92,7 @@ def _sweep_asset(family: str) -> dg.AssetsDefinition:
         book = portfolio.load()
         provider = backtest_inputs.provider(book.backtest.provider)
         scenarios = [scenario_for(provider.market, e, book, backtest_inputs.latest_ltv)
-                     for e in events_for(book.backtest)]
+                     for e in replayable(events_for(book.backtest), provider.market)]
         priced = sweep.price_family(provider, scenarios, book_signal(provider.market, book), family)
         return sweep.sweep_rows(priced, scenarios)
 

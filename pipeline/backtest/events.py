@@ -56,6 +56,11 @@ def events_for(settings: BacktestSettings) -> tuple[Event, ...]:
     return PRESET_EVENTS + tuple(user)
 
 
+def replayable(events: tuple[Event, ...], market: Market) -> tuple[Event, ...]:
+    """The events that start on or before the last close (a user's future window waits for its data)."""
+    return tuple(e for e in events if e.start <= market.day(market.size - 1))
+
+
 EVENT_SCHEMA: Final = {
     "event_id": pl.String, "label": pl.String, "source": pl.String, "start_date": pl.Date, "end_date": pl.Date,
     "path_end_date": pl.Date, "tail_days": pl.Int32, "trading_days": pl.Int32, "start_close": pl.Float64,
@@ -73,9 +78,7 @@ def event_window(market: Market, event: Event, tail_days: int) -> tuple[int, int
 def events_frame(market: Market, events: tuple[Event, ...], tail_days: int) -> pl.DataFrame:
     """`analytics.backtest_events` rows; events with no closes in the data are left out."""
     rows = []
-    for event in events:
-        if event.start > market.day(market.size - 1):
-            continue
+    for event in replayable(events, market):
         first, end, last = event_window(market, event, tail_days)
         low = first + int(np.argmin(market.close[first:end + 1]))
         rows.append((event.event_id, event.label, event.source, market.day(first), market.day(end), market.day(last),

@@ -12,7 +12,7 @@ import pytest
 from pipeline.backtest import engine_nb as nb
 from pipeline.backtest import sweep
 from pipeline.backtest.engine import Policy, Scenario, run_scenario, summary_row
-from pipeline.backtest.events import PRESET_EVENTS, events_for, events_frame
+from pipeline.backtest.events import PRESET_EVENTS, events_for, events_frame, replayable
 from pipeline.backtest.providers import (SOURCE_CARRIED, SOURCE_SNAPSHOT, SOURCE_SYNTHETIC, Market, SnapshotProvider,
                                          SyntheticProvider, make_provider)
 from pipeline.config import BacktestSettings
@@ -142,3 +142,10 @@ def test_pareto_front_and_optimum_against_brute_force():
     pick = optimum.filter(pl.col("kind") == "optimum").row(0, named=True)
     eligible = [(cost[i], worst[i]) for i in range(300) if worst[i] <= 0.70]
     assert (pick["cost_annualised_pct"], pick["worst_max_ltv"]) == min(eligible)
+
+
+def test_a_user_window_after_the_last_close_waits_for_its_data(market: Market):
+    settings = BacktestSettings(events=[{"id": "next_year", "start": date(2027, 3, 1), "end": date(2027, 4, 1)}])
+    events = events_for(settings)
+    assert [e.event_id for e in replayable(events, market)] == [e.event_id for e in PRESET_EVENTS]
+    assert "next_year" not in events_frame(market, events, 20)["event_id"].to_list()
