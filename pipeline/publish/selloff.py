@@ -9,10 +9,11 @@ in as SVG because WeasyPrint runs no JavaScript.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any, Final
 
@@ -166,8 +167,26 @@ def selloff_pdf_name(event_id: str) -> str:
     return f"selloff_{event_id}.pdf"
 
 
+def _content_digest(report: SelloffReport, templates_dir: Path) -> str:
+    """sha256 of the report's HTML with the generation time fixed: equal digests, equal PDFs but for that time."""
+    fixed = replace(report, generated_at=datetime(1970, 1, 1, tzinfo=timezone.utc))
+    return hashlib.sha256(render_selloff_html(fixed, templates_dir).encode()).hexdigest()
+
+
 def render_all_selloff_pdfs(data: DashboardData, reports_dir: Path, templates_dir: Path) -> list[Path]:
-    """One PDF per event of analytics.backtest_events, in the table's order."""
-    return [render_selloff_pdf(selloff_report(data, event_id), reports_dir / selloff_pdf_name(event_id),
-                               templates_dir)
-            for event_id in data.backtests.events["event_id"]]
+    """One PDF per event of analytics.backtest_events, in the table's order.
+
+    A PDF whose content would not change (same digest as when it was written, kept in a hidden
+    `.<name>.sha256` beside it) is left as it is: WeasyPrint is most of a report's time.
+    """
+    written = []
+    for event_id in data.backtests.events["event_id"]:
+        report = selloff_report(data, event_id)
+        out_path = reports_dir / selloff_pdf_name(event_id)
+        stamp = reports_dir / f".{out_path.name}.sha256"
+        digest = _content_digest(report, templates_dir)
+        if not (out_path.exists() and stamp.exists() and stamp.read_text() == digest):
+            render_selloff_pdf(report, out_path, templates_dir)
+            atomic_write_bytes(stamp, digest.encode())
+        written.append(out_path)
+    return written

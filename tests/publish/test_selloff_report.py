@@ -59,7 +59,8 @@ def ranking_text(text: str) -> str:
 def test_one_pdf_per_event_written_atomically(selloff_pdfs: list[Path]) -> None:
     assert [path.name for path in selloff_pdfs] == ["selloff_gfc_2008.pdf", "selloff_covid_2020.pdf",
                                                     "selloff_full.pdf"]
-    assert sorted(path.name for path in selloff_pdfs[0].parent.iterdir()) == sorted(p.name for p in selloff_pdfs)
+    written = sorted(path.name for path in selloff_pdfs[0].parent.iterdir())
+    assert written == sorted([p.name for p in selloff_pdfs] + [f".{p.name}.sha256" for p in selloff_pdfs])
 
 
 def test_report_says_what_happened(selloff_pdfs: list[Path]) -> None:
@@ -181,3 +182,26 @@ def test_unknown_events_and_unsafe_ids_are_refused(backtest_data: DashboardData)
         with pytest.raises(ValueError, match="cannot name a report file"):
             selloff_pdf_name(event_id)
     assert selloff_pdf_name("gfc_2008") == "selloff_gfc_2008.pdf"
+
+
+def test_unchanged_reports_are_not_rewritten(tmp_path, dashboard_data, templates_dir):  # noqa: ANN001
+    """A second pass over the same tables keeps every PDF's bytes (and mtime); a changed event's
+    rows rewrite that event's PDF only."""
+    import dataclasses
+
+    import polars as pl
+
+    from pipeline.publish.selloff import render_all_selloff_pdfs
+
+    first = render_all_selloff_pdfs(dashboard_data, tmp_path, templates_dir)
+    stamps = {p.name: p.stat().st_mtime_ns for p in first}
+    later = dataclasses.replace(dashboard_data, generated_at=dashboard_data.generated_at.replace(year=2030))
+    assert {p.name: p.stat().st_mtime_ns for p in render_all_selloff_pdfs(later, tmp_path, templates_dir)} == stamps
+    tables = dashboard_data.backtests
+    changed_id = tables.events["event_id"][0]
+    runs = tables.runs.with_columns(
+        final_equity=pl.when(pl.col("event_id") == changed_id).then(pl.col("final_equity") + 1.0)
+        .otherwise(pl.col("final_equity")))
+    edited = dataclasses.replace(dashboard_data, backtests=dataclasses.replace(tables, runs=runs))
+    after = {p.name: p.stat().st_mtime_ns for p in render_all_selloff_pdfs(edited, tmp_path, templates_dir)}
+    assert [name for name in after if after[name] != stamps[name]] == [f"selloff_{changed_id}.pdf"]
