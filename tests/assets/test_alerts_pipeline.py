@@ -8,7 +8,8 @@ shares = 382,270 USD of collateral) across the thresholds (warn 70 %, critical 7
     loan 290,000 -> LTV 0.7586  ltv_warn + ltv_critical (margin call)
 
 The book holds one December put (73 days left, triage neither ROLL nor HARVEST, so it raises no
-alert of its own); the LTV alerts carry its mark and the hedged LTV from analytics.ltv_latest.
+alert of its own); the LTV alerts carry its mark and the hedged LTV from analytics.ltv_latest. The
+selloff thresholds are set out of reach, so only the LTV rules speak.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ amount = {loan}
 [alerts]
 recipients = ["owner@example.com", "advisor@example.com"]
 cooldown_hours = 0
+selloff_drawdown = 0.5           # GLD is 8 % off its 60-day high on 2026-10-06: this test follows the LTV
+selloff_one_day_fall = 0.5       # rules alone (the selloff rule: tests/alerts, tests/assets/test_backtest_pipeline.py)
 
 [[hedges]]
 id = "dec-380-put"
