@@ -1,7 +1,7 @@
 """Generated portfolio.toml files: every field of the model mistyped, missing, extreme, unicode,
 huge, contradictory, plus unknown keys and files that are not UTF-8 or not TOML.
 
-Each document starts from the documented example (portfolio.toml, plus a `[strategy]` table and
+Each document starts from the documented example (portfolio.toml, plus a `[strategy]` table, a `[backtest]` table and
 one user template so that those fields are reachable too), gets one or more edits, is written as
 real TOML text and loaded with `load_portfolio`. The properties:
 
@@ -55,6 +55,12 @@ STRATEGY_SETTINGS = {
     "signal_rich_above": 0.20, "tail_spot_shocks": [-0.05, -0.10, -0.20], "tail_vol_shocks": [0.10, 0.20],
     "tail_loaded_above": 0.05, "tail_extreme_above": 0.15,
 }
+BACKTEST_SETTINGS = {
+    "initial_ltv": 0.65, "cure": "none", "tail_days": 20, "hedge_ratio": 1.0, "budget_cap": 0.03,
+    "provider": "mixed", "alma_window": 50, "alma_offset": 0.85, "alma_sigma": 6.0, "ltv_buffer": 0.05,
+    "mc_paths": 100_000, "mc_seed": 20260129, "mc_mean_block_days": 20.0,
+    "events": [{"id": "my_window", "label": "My window", "start": date(2024, 4, 12), "end": date(2024, 5, 3)}],
+}
 FieldPath = tuple[str | int, ...]  # ("hedges", 0, "strike")
 DELETE = object()  # an edit that removes the field
 
@@ -64,6 +70,7 @@ def base_document() -> dict[str, Any]:
     document = tomllib.loads(EXAMPLE_TEXT)
     document["strategy"] = copy.deepcopy(STRATEGY_SETTINGS)
     document["strategies"] = [copy.deepcopy(USER_TEMPLATE)]
+    document["backtest"] = copy.deepcopy(BACKTEST_SETTINGS)
     return document
 
 

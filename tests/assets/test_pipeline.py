@@ -124,8 +124,9 @@ def test_ltv_matches_hand_calculation_on_three_dates(sandbox, first_run):
 
 def test_outputs_exist_pdf_shows_ltv_and_site_is_offline(sandbox, first_run):
     pdfs = sorted(sandbox.reports_dir.glob("*.pdf"))
-    assert [p.name for p in pdfs] == ["vault_summary_2026-10-06.pdf"]
-    text = "".join(page.extract_text() for page in PdfReader(pdfs[0]).pages)
+    # the summary, and the live selloff report (GLD is 8 % off its 60-day high on 2026-10-06)
+    assert [p.name for p in pdfs] == ["selloff_latest.pdf", "vault_summary_2026-10-06.pdf"]
+    text = "".join(page.extract_text() for page in PdfReader(pdfs[1]).pages)
     assert "69.3%" in text  # 265,000 / 382,270 on the last day
     html = (sandbox.site_dir / "index.html").read_text()
     assert "69.3%" in html
@@ -298,7 +299,9 @@ def test_every_analytics_row_carries_the_run_and_the_methodology(sandbox, first_
                   for t in tables}
     assert len(tables) >= 16
     filled = {t for t, rows in stamps.items() if rows}
-    assert filled == set(tables) - {"positions_daily"}  # this portfolio holds no hedges
+    backtests = {"backtest_events", "backtest_runs", "backtest_paths", "backtest_sweep", "hedge_policy_optimum",
+                 "margin_call_probability"}  # the backtests job's (tests/assets/test_backtest_pipeline.py)
+    assert filled == set(tables) - {"positions_daily"} - backtests  # this portfolio holds no hedges
     assert {t: stamps[t] for t in filled} == {t: [(first_run.run_id, METHODOLOGY_VERSION)] for t in filled}
 
 
