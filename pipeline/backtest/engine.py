@@ -65,6 +65,11 @@ class Policy:
         return cls(template.template_id, template.legs, template.roll_dte, hedge_ratio, budget_cap, signal,
                    template.template_id)
 
+    @property
+    def signs(self) -> np.ndarray:
+        """+1 per long leg, -1 per short leg, as the kernels take them."""
+        return np.asarray([leg.sign for leg in self.legs], dtype=np.float64)
+
     def contracts(self, shares: float) -> np.ndarray:
         """Contracts per leg when the full hedge ratio is bought (`leg_contracts` rounding)."""
         return np.asarray(leg_contracts(self.legs, self.hedge_ratio * shares), dtype=np.float64)
@@ -201,10 +206,6 @@ class Replay:
     source: np.ndarray  # SOURCE_* of the first leg's mark each day (SOURCE_NONE when nothing held)
 
 
-def _signs(policy: Policy) -> np.ndarray:
-    return np.asarray([leg.sign for leg in policy.legs], dtype=np.float64)
-
-
 def _cap(value: float | None) -> float:
     return math.nan if value is None else float(value)
 
@@ -220,7 +221,7 @@ def replay(book: MarkBook, plan: Plan) -> Replay:
     totals = np.empty(nb.TOTALS_SIZE)
     nb.simulate_nb(s.first, s.last, market.close, market.day_ord, s.shares, s.loan, s.margin_call_ltv,
                    _cap(s.cure_target), _cap(policy.budget_cap), plan.opens, plan.closes, plan.ends,
-                   _signs(policy), policy.contracts(s.shares), mark_at, marks.mid, marks.bid, marks.ask,
+                   policy.signs, policy.contracts(s.shares), mark_at, marks.mid, marks.bid, marks.ask,
                    paths, totals)
     summary = nb.summarize_nb(paths[nb.PATH_HEDGED_LTV].copy(), paths[nb.PATH_EQUITY].copy(), s.margin_call_ltv)
     source = np.full(days, SOURCE_NONE, dtype=np.int8)

@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from pipeline.backtest import engine_nb as nb
-from pipeline.backtest.engine import MarkBook, Policy, Scenario, _signs
+from pipeline.backtest.engine import MIN_TENOR_GAP_DAYS, MarkBook, Policy, Scenario
 from pipeline.backtest.events import FULL_EVENT_ID
 from pipeline.backtest.providers import PriceProvider
 from pipeline.strategies.templates import Leg
@@ -37,7 +37,6 @@ RUNGS: Final = (1, 2, 3)
 RUNG_STEP: Final = 0.05
 LOWEST_RUNG: Final = 0.75
 SIGNALS: Final = (False, True)
-MIN_TENOR_GAP_DAYS: Final = 7
 
 
 def family_of(tenor_days: int) -> str:
@@ -127,7 +126,7 @@ def replay_family(priced: PricedFamily) -> dict[str, np.ndarray]:
         result = np.empty((len(variants), nb.SUMMARY_SIZE + nb.TOTALS_SIZE))
         nb.sweep_group_nb(s.first, s.last, market.close, market.day_ord, s.shares, s.loan, s.margin_call_ltv,
                           math.nan if s.cure_target is None else s.cure_target, math.nan,
-                          plan.opens, plan.closes, plan.ends, _signs(plan.policy), contracts,
+                          plan.opens, plan.closes, plan.ends, plan.policy.signs, contracts,
                           priced.book.mark_at(plan), marks.mid, marks.bid, marks.ask, result)
         for v, row in zip(variants, result):
             out.setdefault(v.policy_id, []).append(row)
